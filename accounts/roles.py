@@ -1,0 +1,77 @@
+"""The built-in roles. Each is a Django group (named in Chinese) with a stable code.
+
+Later features add their permissions to the roles here; `roles_sync` (run after every migrate)
+creates missing roles and grants permissions that are new in code, and never removes what an
+administrator granted by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    code: str
+    name: str  # the group name stored in the database (Chinese, the default language)
+    label: Promise  # translatable label for the UI
+    permissions: tuple[str, ...] = field(default=())
+    is_staff: bool = False  # may open the administration pages
+
+
+ORGANISATION_ADMIN_PERMISSIONS = (
+    *(
+        f"{app}.{action}_{model}"
+        for app, model in [
+            ("accounts", "user"),
+            ("accounts", "department"),
+            ("accounts", "role"),
+            ("accounts", "region"),
+            ("accounts", "territory"),
+            ("auth", "group"),
+        ]
+        for action in ("add", "change", "delete", "view")
+    ),
+    "auth.view_permission",
+    "otp_totp.view_totpdevice",
+    "otp_totp.delete_totpdevice",
+)
+
+AUDIT_PERMISSIONS = ("audit.view_auditentry", "audit.export_auditentry")
+
+ROLES: tuple[RoleSpec, ...] = (
+    RoleSpec("market_staff", "市场专员", _("Market staff")),
+    RoleSpec("market_manager", "市场经理", _("Market manager")),
+    RoleSpec("operations_director", "运行总监", _("Operations director")),
+    RoleSpec("engineer", "工程师", _("Engineer")),
+    RoleSpec("technical_staff", "技术员", _("Technical staff")),
+    RoleSpec("procurement", "采购员", _("Procurement")),
+    RoleSpec("monitoring_operator", "监控值班员", _("Monitoring operator")),
+    RoleSpec("account_manager", "客户经理", _("Account manager")),
+    RoleSpec("customer_centre_agent", "客户中心专员", _("Customer-centre agent")),
+    RoleSpec("supervisor", "主管", _("Supervisor")),
+    RoleSpec("network_admin", "网管", _("Network administrator")),
+    RoleSpec(
+        "system_admin",
+        "系统管理员",
+        _("System administrator"),
+        permissions=ORGANISATION_ADMIN_PERMISSIONS,
+        is_staff=True,
+    ),
+    RoleSpec("audit_admin", "审计管理员", _("Audit administrator"), permissions=AUDIT_PERMISSIONS),
+)
+
+ROLES_BY_CODE = {spec.code: spec for spec in ROLES}
+
+# 三员分立: these pairs of roles may not be held by one person.
+INCOMPATIBLE_ROLES = (("system_admin", "audit_admin"),)
+# The audit administrator reads the audit log and nothing else.
+AUDIT_ONLY_ROLES = frozenset({"audit_admin"})
+
+
+def role_label(code: str, fallback: str) -> str:
+    spec = ROLES_BY_CODE.get(code)
+    return str(spec.label) if spec else fallback

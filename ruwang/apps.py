@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
+
+
+class RuwangConfig(AppConfig):
+    default = True
+    name = "ruwang"
+    verbose_name = _("Ruwang")
+
+
+class RuwangAdminConfig(admin_apps.AdminConfig):
+    default = False
+    default_site = "ruwang.admin_site.RuwangAdminSite"

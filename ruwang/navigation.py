@@ -1,0 +1,114 @@
+"""The sidebar: sections by department function, each item shown only to users allowed to open it.
+
+Features add their items here; a section without a visible item is not shown at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: Promise
+    url_name: str
+    icon: str
+    allowed: Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class NavSection:
+    key: str
+    label: Promise
+    icon: str
+    items: tuple[NavItem, ...]
+
+
+def _perm(perm: str) -> Callable[[Any], bool]:
+    return lambda user: user.has_perm(perm)
+
+
+def _everyone(user: Any) -> bool:
+    return True
+
+
+SECTIONS: tuple[NavSection, ...] = (
+    NavSection(
+        "workbench",
+        _("Workbench"),
+        "speedometer2",
+        (NavItem(_("My workbench"), "dashboard", "speedometer2", _everyone),),
+    ),
+    NavSection(
+        "system",
+        _("System administration"),
+        "gear",
+        (
+            NavItem(
+                _("Users"), "admin:accounts_user_changelist", "people", _perm("accounts.view_user")
+            ),
+            NavItem(
+                _("Departments"),
+                "admin:accounts_department_changelist",
+                "diagram-3",
+                _perm("accounts.view_department"),
+            ),
+            NavItem(
+                _("Roles"), "admin:auth_group_changelist", "person-badge", _perm("auth.view_group")
+            ),
+            NavItem(
+                _("Regions"),
+                "admin:accounts_region_changelist",
+                "geo-alt",
+                _perm("accounts.view_region"),
+            ),
+            NavItem(
+                _("Sales territories"),
+                "admin:accounts_territory_changelist",
+                "map",
+                _perm("accounts.view_territory"),
+            ),
+            NavItem(
+                _("Locked accounts"), "accounts:lockouts", "lock", _perm("accounts.change_user")
+            ),
+            NavItem(_("Audit log"), "audit:list", "journal-check", _perm("audit.view_auditentry")),
+        ),
+    ),
+)
+
+
+def visible_sections(user: Any, current_path: str = "") -> list[dict[str, Any]]:
+    sections = []
+    for section in SECTIONS:
+        items = []
+        for item in section.items:
+            if item.allowed(user):
+                url = reverse(item.url_name)
+                items.append(
+                    {
+                        "label": item.label,
+                        "url": url,
+                        "icon": item.icon,
+                        "active": current_path == url
+                        or (url != "/" and current_path.startswith(url)),
+                    }
+                )
+        if items:
+            sections.append(
+                {"key": section.key, "label": section.label, "icon": section.icon, "items": items}
+            )
+    return sections
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_sections": []}
+    return {"nav_sections": visible_sections(user, request.path)}
