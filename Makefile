@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test install lint typecheck migrations-check pytest messages clean
@@ -15,6 +16,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 ## make run: install, migrate SQLite, load the demo organisation once, serve on :8000
 run: $(STAMP)
@@ -36,7 +42,7 @@ typecheck: $(STAMP)
 migrations-check: $(STAMP)
 	RUWANG_ENV=test $(BIN)/ruwang makemigrations --check --dry-run
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(CHROMIUM)
 	RUWANG_ENV=test $(BIN)/pytest -n auto -q
 
 ## make messages: refresh the translation catalogues after changing user-visible strings

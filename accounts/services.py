@@ -28,9 +28,9 @@ def require_perm(actor: User | None, perm: str) -> None:
         raise PermissionDenied(perm)
 
 
-def generate_password(length: int = 16) -> str:
+def generate_password(length: int = 16, symbols: str = "!@#$%^&*-_=+") -> str:
     """A random password that passes the configured policy."""
-    alphabet = string.ascii_letters + string.digits + "!@#$%^&*-_=+"
+    alphabet = string.ascii_letters + string.digits + symbols
     while True:
         candidate = "".join(secrets.choice(alphabet) for _ in range(length))
         try:

@@ -128,14 +128,14 @@ def load_organisation(reset_passwords: bool = False) -> dict[str, str]:
                     role_codes=[spec.role],
                     regions=[nanchang] if nanchang and spec.role == "market_manager" else [],
                     territories=[territory] if territory else [],
-                    password=generate_password(12),
+                    password=generate_password(12, symbols="-"),
                     must_change_password=False,
                     is_demo=True,
                 )
                 users[spec.username] = user
                 logins[spec.username] = password
             elif reset_passwords and user.is_demo:
-                password = generate_password(12)
+                password = generate_password(12, symbols="-")
                 user_set_password(actor=None, user=user, password=password, temporary=False)
                 logins[spec.username] = password
     _write_logins(logins)

@@ -119,3 +119,11 @@ class DashboardTests(PersonaTestCase):
         client.get("/")
         with self.assertNumQueries(20):
             client.get("/")
+
+
+class BrowserLanguageTests(PersonaTestCase):
+    def test_an_english_browser_still_gets_chinese_until_english_is_chosen(self):
+        client = Client(headers={"Accept-Language": "en-US,en;q=0.9"})
+        assert "登录" in client.get("/accounts/login/").content.decode()
+        client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
+        assert "Sign in" in client.get("/accounts/login/").content.decode()
