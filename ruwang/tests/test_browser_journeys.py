@@ -8,12 +8,9 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-
 from django_otp.oath import TOTP
-from ruwang.testing import STRONG_PASSWORD, make_user
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls here are test setup.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from ruwang.testing import STRONG_PASSWORD, make_user
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,6 +22,8 @@ def browser() -> Iterator[object]:
         pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an event loop in this thread; the ORM calls here are test setup.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as p:
         instance = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -39,6 +38,7 @@ def browser() -> Iterator[object]:
         )
         yield instance
         instance.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 def _sign_in(page, base: str, username: str, password: str = STRONG_PASSWORD) -> None:

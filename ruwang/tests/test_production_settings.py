@@ -8,9 +8,8 @@ SECRET = "k3J9-vQx7_pL2mZ8wR4tY6uB1nC5eH0aS9dF3gJ7kL2zX8cV4bN6m"
 
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {
-        k: v for k, v in os.environ.items() if not k.startswith("RUWANG_") and k != "DATABASE_URL"
-    }
+    dropped = {"DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RUWANG_") and k not in dropped}
     base.update(env)
     return subprocess.run(  # noqa: S603 - our own CLI
         [sys.executable, "-m", "ruwang.cli", *args],
