@@ -26,7 +26,7 @@ $(CHROMIUM):
 run: $(STAMP)
 	$(BIN)/ruwang migrate --noinput -v 0
 	$(BIN)/ruwang collectstatic --noinput -v 0
-	@test -f var/demo-logins.json || $(BIN)/ruwang demo --quiet
+	$(BIN)/ruwang demo --quiet
 	$(BIN)/ruwang serve
 
 ## make test: lint, format check, type check, migrations check, the whole suite

@@ -42,18 +42,73 @@ ORGANISATION_ADMIN_PERMISSIONS = (
 
 AUDIT_PERMISSIONS = ("audit.view_auditentry", "audit.export_auditentry")
 
+# Customer records (客户档案). Scope: account managers see their own customers and those of their
+# regions/territories, managers their department's, the rest below see every customer.
+CUSTOMER_VIEW = ("customers.view_customer",)
+CUSTOMER_VIEW_ALL = ("customers.view_customer", "customers.view_all_customers")
+CUSTOMER_EDIT = ("customers.add_customer", "customers.change_customer")
+CUSTOMER_MANAGE = (
+    *CUSTOMER_EDIT,
+    "customers.reveal_personal_data",
+    "customers.import_customers",
+    "customers.export_customers",
+    "customers.merge_customers",
+)
+
 ROLES: tuple[RoleSpec, ...] = (
-    RoleSpec("market_staff", "市场专员", _("Market staff")),
-    RoleSpec("market_manager", "市场经理", _("Market manager")),
-    RoleSpec("operations_director", "运行总监", _("Operations director")),
-    RoleSpec("engineer", "工程师", _("Engineer")),
-    RoleSpec("technical_staff", "技术员", _("Technical staff")),
+    RoleSpec(
+        "market_staff", "市场专员", _("Market staff"), permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT)
+    ),
+    RoleSpec(
+        "market_manager",
+        "市场经理",
+        _("Market manager"),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE),
+    ),
+    RoleSpec(
+        "operations_director",
+        "运行总监",
+        _("Operations director"),
+        permissions=(*CUSTOMER_VIEW_ALL, "customers.export_customers"),
+    ),
+    RoleSpec(
+        "engineer",
+        "工程师",
+        _("Engineer"),
+        permissions=(*CUSTOMER_VIEW_ALL, "customers.change_customer"),
+    ),
+    RoleSpec(
+        "technical_staff",
+        "技术员",
+        _("Technical staff"),
+        permissions=(*CUSTOMER_VIEW_ALL, "customers.change_customer"),
+    ),
     RoleSpec("procurement", "采购员", _("Procurement")),
-    RoleSpec("monitoring_operator", "监控值班员", _("Monitoring operator")),
-    RoleSpec("account_manager", "客户经理", _("Account manager")),
-    RoleSpec("customer_centre_agent", "客户中心专员", _("Customer-centre agent")),
-    RoleSpec("supervisor", "主管", _("Supervisor")),
-    RoleSpec("network_admin", "网管", _("Network administrator")),
+    RoleSpec(
+        "monitoring_operator",
+        "监控值班员",
+        _("Monitoring operator"),
+        permissions=CUSTOMER_VIEW_ALL,
+    ),
+    RoleSpec(
+        "account_manager",
+        "客户经理",
+        _("Account manager"),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT),
+    ),
+    RoleSpec(
+        "customer_centre_agent",
+        "客户中心专员",
+        _("Customer-centre agent"),
+        permissions=(*CUSTOMER_VIEW_ALL, *CUSTOMER_EDIT),
+    ),
+    RoleSpec(
+        "supervisor",
+        "主管",
+        _("Supervisor"),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE),
+    ),
+    RoleSpec("network_admin", "网管", _("Network administrator"), permissions=CUSTOMER_VIEW_ALL),
     RoleSpec(
         "system_admin",
         "系统管理员",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from accounts.models import Department, Region, Territory, User
 from accounts.services import (
@@ -75,7 +76,7 @@ def logins_file() -> Path:
     return Path(settings.VAR_DIR) / "demo-logins.json"
 
 
-def _read_logins() -> dict[str, str]:
+def read_logins() -> dict[str, str]:
     path = logins_file()
     if path.exists():
         data: dict[str, str] = json.loads(path.read_text())
@@ -94,7 +95,7 @@ def load_organisation(reset_passwords: bool = False) -> dict[str, str]:
     """Departments, regions, territories and one user per role; returns username → password."""
     roles_sync()
     regions_sync()
-    logins = _read_logins()
+    logins = read_logins()
     with transaction.atomic():
         departments = {d.code: d for d in Department.objects.all()}
         for order, (code, name) in enumerate(DEPARTMENTS):
@@ -142,12 +143,14 @@ def load_organisation(reset_passwords: bool = False) -> dict[str, str]:
     return logins
 
 
-DEMO_STEPS: list[Callable[[], object]] = []
+# Each feature's demo loader, run in order after the organisation (each is idempotent).
+DEMO_STEPS = ["customers.demo.load_customers"]
 
 
 def demo_load(reset_passwords: bool = False) -> dict[str, str]:
     logins = load_organisation(reset_passwords=reset_passwords)
-    for step in DEMO_STEPS:
+    for dotted in DEMO_STEPS:
+        step: Callable[[], object] = import_string(dotted)
         step()
     return logins
 

@@ -47,6 +47,25 @@ SECTIONS: tuple[NavSection, ...] = (
         (NavItem(_("My workbench"), "dashboard", "speedometer2", _everyone),),
     ),
     NavSection(
+        "customers",
+        _("Customers"),
+        "buildings",
+        (
+            NavItem(
+                _("Customer records"),
+                "customers:list",
+                "buildings",
+                _perm("customers.view_customer"),
+            ),
+            NavItem(
+                _("New customer"),
+                "customers:create",
+                "plus-circle",
+                _perm("customers.add_customer"),
+            ),
+        ),
+    ),
+    NavSection(
         "system",
         _("System administration"),
         "gear",

@@ -70,6 +70,8 @@ SECRET_KEY = _secret("RUWANG_SECRET_KEY", "secret_key")
 # The audit chain key lives outside the database: someone who can write the audit table
 # cannot recompute valid hashes without it.
 AUDIT_HMAC_KEY = _secret("RUWANG_AUDIT_HMAC_KEY", "audit_hmac")
+# Encrypts personal data fields (ID numbers) and keys their lookup hashes.
+FIELD_ENCRYPTION_KEY = _secret("RUWANG_FIELD_KEY", "field_key")
 
 ALLOWED_HOSTS = env_list(
     "RUWANG_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
@@ -95,6 +97,7 @@ INSTALLED_APPS = [
     "ruwang",
     "accounts",
     "audit",
+    "customers",
 ]
 
 MIDDLEWARE = [
@@ -280,3 +283,7 @@ LOGGING = {
 }
 
 SITE_NAME = _("Ruwang")
+
+# Largest accepted upload (customer documents, floor plans), in megabytes.
+DOCUMENT_MAX_BYTES = env_int("RUWANG_DOCUMENT_MAX_MB", 50, minimum=1) * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -10,7 +10,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Department, User
+from accounts.models import Department, Region, RegionLevel, User
 from accounts.services import user_create
 
 STRONG_PASSWORD = "Ruwang-Test-2026"  # noqa: S105 - test accounts only
@@ -112,3 +112,24 @@ class PersonaTestCase(TestCase):
         anonymous = getattr(Client(), method)(url, data or {}, follow=True)
         assert anonymous.redirect_chain, f"anonymous {url}: {anonymous.status_code}, no redirect"
         assert anonymous.request["PATH_INFO"] == "/accounts/login/", anonymous.redirect_chain
+
+
+def make_regions() -> dict[str, Region]:
+    """A small GB/T 2260 tree: 江西省 › 南昌市 › 东湖区/西湖区, 九江市 › 濂溪区."""
+    rows = [
+        ("360000", "江西省", RegionLevel.PROVINCE, None),
+        ("360100", "南昌市", RegionLevel.CITY, "360000"),
+        ("360102", "东湖区", RegionLevel.DISTRICT, "360100"),
+        ("360103", "西湖区", RegionLevel.DISTRICT, "360100"),
+        ("360400", "九江市", RegionLevel.CITY, "360000"),
+        ("360402", "濂溪区", RegionLevel.DISTRICT, "360400"),
+    ]
+    regions: dict[str, Region] = {}
+    for code, name, level, parent in rows:
+        parent_region = regions.get(parent) if parent else None
+        full = (parent_region.full_name if parent_region else "") + name
+        regions[code], _created = Region.objects.get_or_create(
+            code=code,
+            defaults={"name": name, "level": level, "parent": parent_region, "full_name": full},
+        )
+    return regions

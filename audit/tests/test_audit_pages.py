@@ -67,7 +67,7 @@ class AuditListTests(PersonaTestCase):
         client = self.client_as("auditor")
         response = client.get("/audit/export.csv", {"action": "auth."})
         assert response["Content-Disposition"].startswith("attachment;")
-        body = b"".join(response.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
+        body = b"".join(response.streaming_content).decode("utf-8-sig")
         assert body.splitlines()[0].startswith("id,time,user")
         export = AuditEntry.objects.filter(action="audit.export").latest("id")
         assert export.actor_username == "auditor"

@@ -30,6 +30,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
         RUWANG_ENV="production",
         RUWANG_SECRET_KEY=SECRET,
         RUWANG_AUDIT_HMAC_KEY=SECRET[::-1],
+        RUWANG_FIELD_KEY=SECRET.upper(),
         RUWANG_ALLOWED_HOSTS="ruwang.example.internal",
         RUWANG_VAR_DIR=str(tmp_path),
         DATABASE_URL=f"sqlite:///{tmp_path}/prod.sqlite3",
@@ -42,6 +43,7 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
         "check",
         RUWANG_ENV="production",
         RUWANG_AUDIT_HMAC_KEY=SECRET[::-1],
+        RUWANG_FIELD_KEY=SECRET.upper(),
         RUWANG_ALLOWED_HOSTS="ruwang.example.internal",
         RUWANG_VAR_DIR=str(tmp_path),
     )
@@ -68,6 +70,7 @@ def test_production_refuses_debug(tmp_path):
         RUWANG_DEBUG="true",
         RUWANG_SECRET_KEY=SECRET,
         RUWANG_AUDIT_HMAC_KEY=SECRET[::-1],
+        RUWANG_FIELD_KEY=SECRET.upper(),
         RUWANG_ALLOWED_HOSTS="x",
         RUWANG_VAR_DIR=str(tmp_path),
     )
@@ -87,8 +90,22 @@ def test_production_refuses_a_short_secret(tmp_path):
         RUWANG_ENV="production",
         RUWANG_SECRET_KEY="short-secret",
         RUWANG_AUDIT_HMAC_KEY=SECRET,
+        RUWANG_FIELD_KEY=SECRET,
         RUWANG_ALLOWED_HOSTS="x",
         RUWANG_VAR_DIR=str(tmp_path),
     )
     assert result.returncode != 0
     assert "at least 50 characters" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_field_key(tmp_path):
+    result = _run(
+        "check",
+        RUWANG_ENV="production",
+        RUWANG_SECRET_KEY=SECRET,
+        RUWANG_AUDIT_HMAC_KEY=SECRET[::-1],
+        RUWANG_ALLOWED_HOSTS="x",
+        RUWANG_VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode != 0
+    assert "RUWANG_FIELD_KEY is required" in result.stderr

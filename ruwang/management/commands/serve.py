@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from ruwang.demo import _read_logins
+from ruwang.demo import read_logins
 from ruwang.management.commands.demo import print_logins
 
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         bind = options["bind"]
         self.stdout.write(f"Ruwang is running at http://{bind}/  (Ctrl+C stops it)")
         if not settings.PRODUCTION:
-            logins = _read_logins()
+            logins = read_logins()
             if logins:
                 print_logins(self.stdout.write, logins)
         self.stdout.flush()

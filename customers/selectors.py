@@ -1,0 +1,186 @@
+"""Reads of customer records, always limited to what the acting user may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from accounts.models import Region, User
+from customers import search
+from customers.models import Contact, Customer, Document, DocumentVersion, Floor, Site
+
+# Roles that see the customers of their own department (besides their own and their regions').
+DEPARTMENT_SCOPE_ROLES = ("market_manager", "supervisor")
+LIST_CAP = 10_000
+
+
+def _served_region_ids(user: User) -> list[int]:
+    return list(user.regions.values_list("id", flat=True))
+
+
+def visibility_condition(user: User) -> Q | None:
+    """None: every customer. Otherwise the rows this user may see."""
+    if user.has_perm("customers.view_all_customers"):
+        return None
+    if not user.has_perm("customers.view_customer"):
+        return Q(pk__in=[])
+    condition = Q(owner=user)
+    region_ids = _served_region_ids(user)
+    if region_ids:
+        # A served region may be a province, a city or a district: match its whole subtree.
+        condition |= (
+            Q(region_id__in=region_ids)
+            | Q(region__parent_id__in=region_ids)
+            | Q(region__parent__parent_id__in=region_ids)
+        )
+    territory_ids = list(user.territories.values_list("id", flat=True))
+    if territory_ids:
+        condition |= Q(
+            region_id__in=Region.objects.filter(territories__id__in=territory_ids).values("id")
+        )
+    if user.department_id and user.has_role(*DEPARTMENT_SCOPE_ROLES):
+        condition |= Q(department_id=user.department_id)
+    return condition
+
+
+def customers_visible_to(user: User) -> QuerySet[Customer]:
+    qs = Customer.objects.filter(merged_into__isnull=True)
+    condition = visibility_condition(user)
+    if condition is not None:
+        qs = qs.filter(condition)
+    return qs
+
+
+def customer_visible(user: User, customer: Customer) -> bool:
+    return customers_visible_to(user).filter(pk=customer.pk).exists()
+
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    q: str = ""
+    region: Region | None = None
+    status: str = ""
+    category: str = ""
+    kind: str = ""
+    owner: User | None = None
+    tag: str = ""
+    sort: str = "-id"
+
+
+# sort key → (field, descending); ties broken by id in the same direction (keyset pagination).
+SORTS: dict[str, tuple[str, bool]] = {
+    "-id": ("id", True),
+    "id": ("id", False),
+    "name": ("name", False),
+    "-name": ("name", True),
+    "-updated": ("updated_at", True),
+}
+
+
+def customer_list(user: User, filters: CustomerFilters) -> QuerySet[Customer]:
+    qs = customers_visible_to(user)
+    if filters.region is not None:
+        r = filters.region.pk
+        qs = qs.filter(Q(region_id=r) | Q(region__parent_id=r) | Q(region__parent__parent_id=r))
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.category:
+        qs = qs.filter(category=filters.category)
+    if filters.kind:
+        qs = qs.filter(kind=filters.kind)
+    if filters.owner is not None:
+        qs = qs.filter(owner=filters.owner)
+    if filters.tag:
+        qs = qs.filter(tags__name=filters.tag)
+    if filters.q:
+        qs = search.apply_search(qs, filters.q)
+    field_name, descending = SORTS.get(filters.sort, SORTS["-id"])
+    order = [f"-{field_name}", "-id"] if descending else [field_name, "id"]
+    if field_name == "id":
+        order = order[:1]
+    return qs.select_related("region", "owner").order_by(*order)
+
+
+@dataclass
+class Page:
+    rows: list[Customer]
+    next_cursor: str | None
+    total_label: str
+
+
+def _after(sort: str, cursor: str) -> Q | None:
+    """Rows after the cursor "value|id" in the sort order (keyset: no OFFSET scans)."""
+    field_name, descending = SORTS.get(sort, SORTS["-id"])
+    value, _sep, raw_id = cursor.rpartition("|")
+    if not raw_id.isdigit():
+        return None
+    op = "lt" if descending else "gt"
+    if field_name == "id":
+        return Q(**{f"id__{op}": int(raw_id)})
+    return Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"id__{op}": int(raw_id)})
+
+
+def customer_page(
+    qs: QuerySet[Customer], sort: str = "-id", cursor: str = "", size: int = 50
+) -> Page:
+    """One page plus a capped count: never more than LIST_CAP rows are counted."""
+    counted = qs.order_by().values("pk")[: LIST_CAP + 1].count()
+    label = f"{LIST_CAP:,}+" if counted > LIST_CAP else f"{counted:,}"
+    after = _after(sort, cursor) if cursor else None
+    if after is not None:
+        qs = qs.filter(after)
+    rows = list(qs[: size + 1])
+    next_cursor = None
+    if len(rows) > size:
+        last = rows[size - 1]
+        field_name, _desc = SORTS.get(sort, SORTS["-id"])
+        value = getattr(last, field_name)
+        value = value.isoformat() if hasattr(value, "isoformat") else value
+        next_cursor = f"{value}|{last.pk}"
+    return Page(rows=rows[:size], next_cursor=next_cursor, total_label=label)
+
+
+def customer_get(user: User, pk: int) -> Customer:
+    """The customer, or Customer.DoesNotExist (shown as 404) when the user may not see it."""
+    return (
+        customers_visible_to(user)
+        .select_related("region", "region__parent", "owner", "department", "created_by")
+        .prefetch_related("tags")
+        .get(pk=pk)
+    )
+
+
+def customer_profile(customer: Customer) -> dict[str, Any]:
+    contacts = list(customer.contacts.prefetch_related("consents"))
+    sites = list(
+        Site.objects.filter(customer=customer).prefetch_related(
+            Prefetch(
+                "floors",
+                queryset=Floor.objects.select_related("plan__current").order_by("-number"),
+            )
+        )
+    )
+    documents = list(
+        Document.objects.filter(customer=customer)
+        .select_related("current", "site")
+        .prefetch_related(
+            Prefetch("versions", queryset=DocumentVersion.objects.select_related("uploaded_by"))
+        )
+    )
+    return {"contacts": contacts, "sites": sites, "documents": documents}
+
+
+def contact_get(user: User, pk: int) -> Contact:
+    contact = Contact.objects.select_related("customer").get(pk=pk)
+    if not customer_visible(user, contact.customer):
+        raise Contact.DoesNotExist
+    return contact
+
+
+def version_get(user: User, pk: int) -> DocumentVersion:
+    version = DocumentVersion.objects.select_related("document__customer").get(pk=pk)
+    if not customer_visible(user, version.document.customer):
+        raise DocumentVersion.DoesNotExist
+    return version

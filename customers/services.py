@@ -1,0 +1,497 @@
+"""Every write to customer records: transaction, permission check, audit row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import File
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import RegionLevel, User
+from accounts.services import require_perm
+from audit.services import audit_record, changes_between, field_values
+from customers import search
+from customers.models import (
+    STATUS_TRANSITIONS,
+    Consent,
+    Contact,
+    Customer,
+    CustomerStatus,
+    Document,
+    DocumentVersion,
+    Floor,
+    Site,
+    Tag,
+)
+from customers.selectors import customer_visible
+from ruwang.lib import crypto, files, validators
+
+CUSTOMER_FIELDS = (
+    "kind",
+    "name",
+    "short_name",
+    "credit_code",
+    "licence_number",
+    "category",
+    "industry",
+    "region",
+    "address",
+    "latitude",
+    "longitude",
+    "owner",
+    "source_channel",
+    "notes",
+)
+
+
+def _check_visible(actor: User | None, customer: Customer) -> None:
+    if actor is not None and not customer_visible(actor, customer):
+        raise PermissionDenied("customer not visible")
+
+
+def refresh_search(customer: Customer) -> None:
+    """Rewrite the search columns from the name, short name, credit code and contact phones."""
+    phones: list[str] = []
+    for mobile, landline in customer.contacts.filter(anonymised_at__isnull=True).values_list(
+        "mobile", "landline"
+    ):
+        phones += [p for p in (mobile, "".join(c for c in landline if c.isdigit())) if p]
+    fields = search.search_fields(
+        name=customer.name,
+        short_name=customer.short_name,
+        credit_code=customer.credit_code or "",
+        phones=phones,
+    )
+    for name, value in fields.__dict__.items():
+        setattr(customer, name, value)
+    Customer.objects.filter(pk=customer.pk).update(**fields.__dict__)
+
+
+def _clean_customer(customer: Customer) -> None:
+    errors: dict[str, list[str]] = {}
+    customer.credit_code = (customer.credit_code or "").strip().upper() or None
+    if customer.credit_code:
+        try:
+            validators.validate_credit_code(customer.credit_code)
+        except ValidationError as exc:
+            errors["credit_code"] = exc.messages
+        duplicate = Customer.objects.filter(credit_code=customer.credit_code).exclude(
+            pk=customer.pk
+        )
+        if duplicate.exists():
+            errors.setdefault("credit_code", []).append(
+                _("Another customer already has this credit code: %(name)s")
+                % {"name": duplicate.first()}
+            )
+    if customer.region_id and customer.region.level != RegionLevel.DISTRICT:
+        errors["region"] = [_("Choose a district (区/县), not a province or city.")]
+    if errors:
+        raise ValidationError(errors)
+    customer.full_clean(exclude=["credit_code", "created_by", "updated_by"])
+
+
+def customer_create(
+    *, actor: User | None, data: Mapping[str, Any], tags: Iterable[Tag] = ()
+) -> Customer:
+    require_perm(actor, "customers.add_customer")
+    customer = Customer(**{k: v for k, v in data.items() if k in CUSTOMER_FIELDS})
+    if customer.owner_id is None and actor is not None and actor.has_role("account_manager"):
+        customer.owner = actor
+    responsible = customer.owner if customer.owner_id else actor
+    customer.department_id = responsible.department_id if responsible is not None else None
+    customer.created_by = actor
+    customer.updated_by = actor
+    customer.status = CustomerStatus.PROSPECT
+    customer.status_changed_at = timezone.now()
+    _clean_customer(customer)
+    with transaction.atomic():
+        customer.save()
+        customer.tags.set(list(tags))
+        refresh_search(customer)
+        audit_record(
+            actor=actor,
+            action="customer.create",
+            obj=customer,
+            changes=changes_between({}, field_values(customer, (*CUSTOMER_FIELDS, "tags"))),
+        )
+    return customer
+
+
+def customer_update(
+    *,
+    actor: User | None,
+    customer: Customer,
+    data: Mapping[str, Any],
+    tags: Iterable[Tag] | None = None,
+) -> Customer:
+    require_perm(actor, "customers.change_customer")
+    _check_visible(actor, customer)
+    before = field_values(customer, (*CUSTOMER_FIELDS, "tags"))
+    for key, value in data.items():
+        if key in CUSTOMER_FIELDS:
+            setattr(customer, key, value)
+    if "owner" in data and customer.owner is not None:
+        customer.department_id = customer.owner.department_id
+    customer.updated_by = actor
+    _clean_customer(customer)
+    with transaction.atomic():
+        customer.save()
+        if tags is not None:
+            customer.tags.set(list(tags))
+        refresh_search(customer)
+        changes = changes_between(before, field_values(customer, (*CUSTOMER_FIELDS, "tags")))
+        if changes:
+            audit_record(actor=actor, action="customer.update", obj=customer, changes=changes)
+    return customer
+
+
+def customer_change_status(
+    *, actor: User | None, customer: Customer, status: str, reason: str
+) -> Customer:
+    require_perm(actor, "customers.change_customer")
+    _check_visible(actor, customer)
+    if status not in STATUS_TRANSITIONS.get(customer.status, frozenset()):
+        raise ValidationError(
+            {
+                "status": _("A customer cannot go from %(old)s to %(new)s.")
+                % {
+                    "old": CustomerStatus(customer.status).label,
+                    "new": CustomerStatus(status).label
+                    if status in CustomerStatus.values
+                    else status,
+                }
+            }
+        )
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give a reason for the status change.")})
+    old = customer.status
+    with transaction.atomic():
+        customer.status = status
+        customer.status_changed_at = timezone.now()
+        customer.updated_by = actor
+        customer.save(update_fields=["status", "status_changed_at", "updated_by", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="customer.status",
+            obj=customer,
+            changes={"status": [old, status], "reason": [None, reason.strip()]},
+        )
+    return customer
+
+
+# --- contacts -----------------------------------------------------------------------------
+
+CONTACT_FIELDS = ("name", "role", "mobile", "landline", "email", "is_primary")
+
+
+def _clean_contact(contact: Contact) -> None:
+    errors: dict[str, list[str]] = {}
+    if contact.mobile:
+        try:
+            contact.mobile = validators.normalise_mobile(contact.mobile)
+        except ValueError:
+            errors["mobile"] = [_("Enter an 11-digit mainland mobile number, e.g. 13812345678.")]
+    if not contact.name.strip():
+        errors["name"] = [_("The contact needs a name.")]
+    if errors:
+        raise ValidationError(errors)
+    contact.full_clean(exclude=["customer"])
+
+
+def contact_save(
+    *,
+    actor: User | None,
+    customer: Customer,
+    data: Mapping[str, Any],
+    contact: Contact | None = None,
+) -> Contact:
+    """Create (contact=None) or update a contact."""
+    require_perm(actor, "customers.change_customer")
+    _check_visible(actor, customer)
+    created = contact is None
+    contact = contact or Contact(customer=customer)
+    before = {} if created else field_values(contact, CONTACT_FIELDS)
+    for key in CONTACT_FIELDS:
+        if key in data:
+            setattr(contact, key, data[key])
+    _clean_contact(contact)
+    with transaction.atomic():
+        if contact.is_primary:
+            Contact.objects.filter(customer=customer, is_primary=True).exclude(
+                pk=contact.pk
+            ).update(is_primary=False)
+        contact.save()
+        refresh_search(customer)
+        audit_record(
+            actor=actor,
+            action="contact.create" if created else "contact.update",
+            obj=contact,
+            changes=changes_between(before, field_values(contact, CONTACT_FIELDS)),
+        )
+    return contact
+
+
+def consent_record(
+    *,
+    actor: User | None,
+    contact: Contact,
+    notice_version: str,
+    channel: str,
+    given_at: Any = None,
+    covers_id_number: bool = True,
+) -> Consent:
+    require_perm(actor, "customers.change_customer")
+    _check_visible(actor, contact.customer)
+    consent = Consent(
+        contact=contact,
+        notice_version=notice_version.strip(),
+        channel=channel,
+        given_at=given_at or timezone.now(),
+        covers_id_number=covers_id_number,
+        recorded_by=actor,
+    )
+    consent.full_clean(exclude=["recorded_by"])
+    with transaction.atomic():
+        consent.save()
+        audit_record(
+            actor=actor,
+            action="consent.record",
+            obj=contact,
+            changes={
+                "notice_version": [None, consent.notice_version],
+                "channel": [None, channel],
+                "covers_id_number": [None, covers_id_number],
+            },
+        )
+    return consent
+
+
+def contact_set_id_number(*, actor: User | None, contact: Contact, id_number: str) -> None:
+    """Store an ID number, encrypted; PIPL: only with a consent that covers it."""
+    require_perm(actor, "customers.change_customer")
+    _check_visible(actor, contact.customer)
+    value = id_number.strip().upper()
+    try:
+        validators.validate_id_number(value)
+    except ValidationError as exc:
+        raise ValidationError({"id_number": exc.messages}) from exc
+    if not contact.consents.filter(covers_id_number=True, withdrawn_at__isnull=True).exists():
+        raise ValidationError(
+            {
+                "id_number": _(
+                    "Record the contact's consent (privacy notice version, time, channel) "
+                    "before storing an ID number."
+                )
+            }
+        )
+    with transaction.atomic():
+        contact.id_number_encrypted = crypto.encrypt_text(value)
+        contact.id_number_hash = crypto.keyed_hash(value)
+        contact.id_number_last4 = value[-4:]
+        contact.save(update_fields=["id_number_encrypted", "id_number_hash", "id_number_last4"])
+        audit_record(
+            actor=actor,
+            action="contact.id_number",
+            obj=contact,
+            changes={"id_number": [None, "******"]},
+        )
+
+
+def contact_reveal(*, actor: User, contact: Contact, field: str) -> str:
+    """The unmasked mobile, landline or ID number; every reveal is audited."""
+    require_perm(actor, "customers.reveal_personal_data")
+    _check_visible(actor, contact.customer)
+    if field == "id_number":
+        value = crypto.decrypt_text(contact.id_number_encrypted) if contact.has_id_number else ""
+    elif field in ("mobile", "landline"):
+        value = getattr(contact, field)
+    else:
+        raise ValidationError(_("Unknown field."))
+    audit_record(
+        actor=actor, action="contact.reveal", obj=contact, changes={"field": [None, field]}
+    )
+    return value
+
+
+def contact_find_by_id_number(id_number: str) -> Contact | None:
+    return Contact.objects.filter(id_number_hash=crypto.keyed_hash(id_number)).first()
+
+
+# --- sites and floors -----------------------------------------------------------------------
+
+SITE_FIELDS = (
+    "name",
+    "address",
+    "use",
+    "structure",
+    "fire_resistance",
+    "height_m",
+    "floors_above",
+    "floors_below",
+    "floor_area_m2",
+    "construction_year",
+    "control_room_location",
+    "control_room_phone",
+    "max_occupancy",
+)
+
+
+def site_save(
+    *, actor: User | None, customer: Customer, data: Mapping[str, Any], site: Site | None = None
+) -> Site:
+    require_perm(actor, "customers.change_customer")
+    _check_visible(actor, customer)
+    created = site is None
+    site = site or Site(customer=customer)
+    before = {} if created else field_values(site, SITE_FIELDS)
+    for key in SITE_FIELDS:
+        if key in data:
+            setattr(site, key, data[key])
+    year = site.construction_year
+    if year and not 1800 <= year <= timezone.now().year + 5:
+        raise ValidationError({"construction_year": _("Enter a year between 1800 and now.")})
+    site.full_clean(exclude=["customer"])
+    with transaction.atomic():
+        site.save()
+        audit_record(
+            actor=actor,
+            action="site.create" if created else "site.update",
+            obj=site,
+            changes=changes_between(before, field_values(site, SITE_FIELDS)),
+        )
+    return site
+
+
+def floor_save(
+    *,
+    actor: User | None,
+    site: Site,
+    number: int,
+    name: str = "",
+    area_m2: Any = None,
+    plan_upload: tuple[str, IO[bytes], int] | None = None,
+) -> Floor:
+    """Create or update the floor `number` of a site, optionally with a new floor-plan file."""
+    require_perm(actor, "customers.change_customer")
+    _check_visible(actor, site.customer)
+    if number == 0:
+        raise ValidationError(
+            {"number": _("Floors are numbered 1, 2 … above ground and -1 … below.")}
+        )
+    label = name.strip() or (f"{number}F" if number > 0 else f"B{-number}")
+    with transaction.atomic():
+        floor, created = Floor.objects.get_or_create(
+            site=site, number=number, defaults={"name": label, "area_m2": area_m2}
+        )
+        before = {} if created else field_values(floor, ("name", "area_m2", "plan"))
+        floor.name, floor.area_m2 = label, area_m2
+        if plan_upload is not None:
+            file_name, fileobj, size = plan_upload
+            version = document_upload(
+                actor=actor,
+                customer=site.customer,
+                kind="floor_plan",
+                title=f"{site.name} {label} 平面图",
+                file_name=file_name,
+                fileobj=fileobj,
+                size=size,
+                site=site,
+                document=floor.plan,
+            )
+            floor.plan = version.document
+        floor.save()
+        audit_record(
+            actor=actor,
+            action="floor.create" if created else "floor.update",
+            obj=floor,
+            changes=changes_between(before, field_values(floor, ("name", "area_m2", "plan"))),
+        )
+    return floor
+
+
+# --- documents ----------------------------------------------------------------------------
+
+
+def document_upload(
+    *,
+    actor: User | None,
+    customer: Customer,
+    kind: str,
+    title: str,
+    file_name: str,
+    fileobj: IO[bytes],
+    size: int,
+    site: Site | None = None,
+    document: Document | None = None,
+) -> DocumentVersion:
+    """Add a document, or a new version of `document` (older versions are kept)."""
+    require_perm(actor, "customers.change_customer")
+    _check_visible(actor, customer)
+    info = files.check_upload(file_name, fileobj, size, settings.DOCUMENT_MAX_BYTES)
+    with transaction.atomic():
+        if document is None:
+            document = Document(customer=customer, site=site, kind=kind, title=title.strip())
+            document.full_clean(exclude=["current"])
+            document.save()
+        number = (
+            document.versions.order_by("-number").values_list("number", flat=True).first() or 0
+        ) + 1
+        version = DocumentVersion(
+            document=document,
+            number=number,
+            original_name=files.safe_download_name(file_name),
+            content_type=info.content_type,
+            size=info.size,
+            sha256=info.sha256,
+            uploaded_by=actor,
+        )
+        version.file.save(info.sha256, File(fileobj), save=False)
+        version.save()
+        document.current = version
+        document.save(update_fields=["current"])
+        audit_record(
+            actor=actor,
+            action="document.upload",
+            obj=document,
+            changes={
+                "version": [number - 1 or None, number],
+                "file": [None, version.original_name],
+                "sha256": [None, info.sha256],
+                "size": [None, info.size],
+            },
+        )
+    return version
+
+
+class CorruptedFile(Exception):
+    """A stored file no longer matches the digest recorded at upload."""
+
+
+def document_open(*, actor: User, version: DocumentVersion) -> IO[bytes]:
+    """Open a stored version for download after checking its SHA-256; refusals are audited."""
+    customer = version.document.customer
+    if not customer_visible(actor, customer):
+        raise PermissionDenied("customer not visible")
+    handle = version.file.open("rb")
+    if not files.digest_matches(handle, version.sha256):
+        handle.close()
+        audit_record(
+            actor=actor,
+            action="document.corrupted",
+            obj=version.document,
+            outcome="failure",
+            changes={"version": [None, version.number], "sha256": [version.sha256, None]},
+        )
+        raise CorruptedFile(version.pk)
+    audit_record(
+        actor=actor,
+        action="document.download",
+        obj=version.document,
+        changes={"version": [None, version.number]},
+    )
+    return handle

@@ -1,0 +1,101 @@
+"""Who sees which customer: own, regions/territories, department, or everyone."""
+
+from accounts.services import territory_create
+from customers.tests.factories import make_customer
+from ruwang.testing import PersonaTestCase, make_regions, make_user
+
+
+class VisibilityTests(PersonaTestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        cls.regions = make_regions()
+        east = territory_create(
+            actor=None, code="east", name="东片区", districts=[cls.regions["360102"]]
+        )
+        cls.am_a = make_user("am_a", "account_manager")
+        cls.am_a.territories.add(east)
+        cls.am_b = make_user("am_b", "account_manager")
+        cls.am_b.regions.add(cls.regions["360400"])  # a city: all its districts
+        cls.in_a = make_customer("东湖区客户", cls.regions["360102"])
+        cls.in_b = make_customer("九江客户", cls.regions["360402"])
+        cls.owned_by_a = make_customer("甲经理自己的客户", cls.regions["360402"], owner=cls.am_a)
+
+    def _ids(self, client, **params) -> set[int]:
+        response = client.get("/customers/", params)
+        return {c.pk for c in response.context["page"].rows}
+
+    def test_account_manager_sees_territory_and_own_customers_only(self):
+        client = self.client_as_user(self.am_a)
+        assert self._ids(client) == {self.in_a.pk, self.owned_by_a.pk}
+
+    def test_city_region_covers_its_districts(self):
+        client = self.client_as_user(self.am_b)
+        assert self._ids(client) == {self.in_b.pk, self.owned_by_a.pk}
+
+    def test_customer_of_another_region_is_404_not_403(self):
+        client = self.client_as_user(self.am_a)
+        assert client.get(f"/customers/{self.in_b.pk}/").status_code == 404
+        assert client.get(f"/customers/{self.in_b.pk}/edit/").status_code == 404
+        assert client.get(f"/customers/{self.in_a.pk}/").status_code == 200
+
+    def test_search_does_not_leak_other_regions(self):
+        client = self.client_as_user(self.am_a)
+        assert self._ids(client, q="九江") == set()
+
+    def test_global_roles_see_every_customer(self):
+        for persona in ("director", "engineer", "technical", "monitoring", "agent", "netadmin"):
+            ids = self._ids(self.client_as(persona))
+            assert {self.in_a.pk, self.in_b.pk, self.owned_by_a.pk} <= ids, persona
+
+    def test_manager_sees_the_departments_customers(self):
+        manager = self.users["market_manager"]
+        colleague = make_user("colleague", "account_manager", department=manager.department)
+        theirs = make_customer("同部门客户", self.regions["360402"], owner=colleague)
+        ids = self._ids(self.client_as("market_manager"))
+        assert theirs.pk in ids
+        assert self.in_a.pk not in ids
+
+    def client_as_user(self, user):
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        return client
+
+
+class CustomerPageAccessTests(PersonaTestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        cls.customer = make_customer("访问测试客户", make_regions()["360102"])
+
+    VIEWERS = {
+        "market",
+        "market_manager",
+        "director",
+        "engineer",
+        "technical",
+        "monitoring",
+        "account_manager",
+        "agent",
+        "supervisor",
+        "netadmin",
+    }
+
+    def test_who_may_open_the_customer_list(self):
+        self.assert_access("/customers/", allowed=self.VIEWERS)
+
+    def test_who_may_open_the_new_customer_form(self):
+        self.assert_access(
+            "/customers/new/",
+            allowed={"market", "market_manager", "account_manager", "agent", "supervisor"},
+        )
+
+    def test_who_may_open_the_profile_of_a_customer_in_no_ones_region(self):
+        url = f"/customers/{self.customer.pk}/"
+        global_viewers = {"director", "engineer", "technical", "monitoring", "agent", "netadmin"}
+        for persona in self.VIEWERS | {"sysadmin", "auditor", "outsider", "procurement"}:
+            status = self.client_as(persona).get(url).status_code
+            expected = 200 if persona in global_viewers else 404
+            assert status == expected, (persona, status)

@@ -1,0 +1,33 @@
+from django.urls import path
+
+from customers import views
+
+app_name = "customers"
+
+urlpatterns = [
+    path("", views.customer_list, name="list"),
+    path("new/", views.customer_create, name="create"),
+    path("<int:pk>/", views.customer_detail, name="detail"),
+    path("<int:pk>/edit/", views.customer_edit, name="edit"),
+    path("<int:pk>/status/", views.customer_status, name="status"),
+    path("<int:pk>/contacts/new/", views.contact_edit, name="contact_add"),
+    path("<int:pk>/contacts/<int:contact_pk>/", views.contact_edit, name="contact_edit"),
+    path(
+        "<int:pk>/contacts/<int:contact_pk>/privacy/",
+        views.contact_privacy,
+        name="contact_privacy",
+    ),
+    path(
+        "<int:pk>/contacts/<int:contact_pk>/reveal/<str:field>/",
+        views.contact_reveal,
+        name="contact_reveal",
+    ),
+    path("<int:pk>/sites/new/", views.site_edit, name="site_add"),
+    path("<int:pk>/sites/<int:site_pk>/", views.site_edit, name="site_edit"),
+    path("<int:pk>/sites/<int:site_pk>/floors/new/", views.floor_add, name="floor_add"),
+    path("<int:pk>/documents/new/", views.document_add, name="document_add"),
+    path(
+        "<int:pk>/documents/<int:document_pk>/version/", views.document_add, name="document_version"
+    ),
+    path("files/<int:version_pk>/", views.document_download, name="download"),
+]

@@ -1,0 +1,378 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.forms import BaseForm, Form
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.models import Region, RegionLevel, User
+from audit.selectors import object_history
+from customers import selectors, services
+from customers.forms import (
+    ConsentForm,
+    ContactForm,
+    CustomerFilterForm,
+    CustomerForm,
+    DocumentForm,
+    FloorForm,
+    IdNumberForm,
+    SiteForm,
+    StatusForm,
+    VersionForm,
+)
+from customers.models import Contact, Customer, DocumentVersion, Site
+from ruwang.lib import files
+from ruwang.lib.masking import mask_id_number, mask_phone
+
+
+def _user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _customer_or_404(request: HttpRequest, pk: int) -> Customer:
+    try:
+        return selectors.customer_get(_user(request), pk)
+    except Customer.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _apply_errors(form: BaseForm, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field_name, errors in exc.message_dict.items():
+            form.add_error(field_name if field_name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+def customer_list(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if not user.has_perm("customers.view_customer"):
+        raise PermissionDenied("customers.view_customer")
+    regions = Region.objects.filter(
+        Q(level=RegionLevel.CITY) | Q(level=RegionLevel.DISTRICT, customers__isnull=False)
+    ).distinct()
+    form = CustomerFilterForm(request.GET or None, region_queryset=regions)
+    filters = selectors.CustomerFilters()
+    if form.is_bound and form.is_valid():
+        filters = selectors.CustomerFilters(**{k: v for k, v in form.cleaned_data.items() if v})
+    qs = selectors.customer_list(user, filters)
+    page = selectors.customer_page(qs, filters.sort, request.GET.get("after", ""))
+    query = request.GET.copy()
+    query.pop("after", None)
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "highlight": filters.q.strip(),
+        "can_add": user.has_perm("customers.add_customer"),
+    }
+    htmx = getattr(request, "htmx", False)
+    if htmx and "after" in request.GET:
+        template = "customers/_list_rows.html"  # the next page of rows
+    elif htmx:
+        template = "customers/_list_results.html"  # new filters: count and table
+    else:
+        template = "customers/list.html"
+    return render(request, template, context)
+
+
+@login_required
+def customer_create(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if not user.has_perm("customers.add_customer"):
+        raise PermissionDenied("customers.add_customer")
+    form = CustomerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = services.customer_create(
+                actor=user, data=form.service_data(), tags=form.tag_objects()
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("Customer %(name)s created.") % {"name": customer.name})
+            return redirect("customers:detail", pk=customer.pk)
+    return render(request, "customers/form.html", {"form": form, "customer": None})
+
+
+@login_required
+def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    customer = _customer_or_404(request, pk)
+    if not user.has_perm("customers.change_customer"):
+        raise PermissionDenied("customers.change_customer")
+    form = CustomerForm(request.POST or None, instance=customer)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.customer_update(
+                actor=user, customer=customer, data=form.service_data(), tags=form.tag_objects()
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("customers:detail", pk=customer.pk)
+    return render(request, "customers/form.html", {"form": form, "customer": customer})
+
+
+def _masked_contacts(user: User, contacts: list[Contact]) -> list[dict[str, Any]]:
+    can_reveal = user.has_perm("customers.reveal_personal_data")
+    return [
+        {
+            "contact": c,
+            "mobile": mask_phone(c.mobile) if c.mobile else "",
+            "landline": mask_phone(c.landline) if c.landline else "",
+            "id_number": (mask_id_number("X" * 14 + c.id_number_last4) if c.has_id_number else ""),
+            "can_reveal": can_reveal,
+            "consent": next(iter(c.consents.all()), None),
+        }
+        for c in contacts
+    ]
+
+
+@login_required
+def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    customer = _customer_or_404(request, pk)
+    profile = selectors.customer_profile(customer)
+    can_change = user.has_perm("customers.change_customer")
+    context = {
+        "customer": customer,
+        "contacts": _masked_contacts(user, profile["contacts"]),
+        "sites": profile["sites"],
+        "documents": profile["documents"],
+        "history": object_history("customers.customer", str(customer.pk), limit=50),
+        "can_change": can_change,
+        "status_form": StatusForm(current=customer.status) if can_change else None,
+        "image_extensions": files.IMAGE_EXTENSIONS,
+    }
+    return render(request, "customers/detail.html", context)
+
+
+@login_required
+@require_POST
+def customer_status(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    customer = _customer_or_404(request, pk)
+    form = StatusForm(request.POST, current=customer.status)
+    if form.is_valid():
+        try:
+            services.customer_change_status(
+                actor=user,
+                customer=customer,
+                status=form.cleaned_data["status"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Status changed."))
+    else:
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+    return redirect("customers:detail", pk=customer.pk)
+
+
+@login_required
+def contact_edit(request: HttpRequest, pk: int, contact_pk: int | None = None) -> HttpResponse:
+    user = _user(request)
+    customer = _customer_or_404(request, pk)
+    if not user.has_perm("customers.change_customer"):
+        raise PermissionDenied("customers.change_customer")
+    contact = customer.contacts.filter(pk=contact_pk).first() if contact_pk else None
+    if contact_pk and contact is None:
+        raise Http404
+    form = ContactForm(request.POST or None, instance=contact)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.contact_save(
+                actor=user, customer=customer, data=form.cleaned_data, contact=contact
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("Contact saved."))
+            return redirect("customers:detail", pk=customer.pk)
+    return render(
+        request,
+        "customers/contact_form.html",
+        {"form": form, "customer": customer, "contact": contact},
+    )
+
+
+@login_required
+def contact_privacy(request: HttpRequest, pk: int, contact_pk: int) -> HttpResponse:
+    """Consent records and the (encrypted) ID number of one contact."""
+    user = _user(request)
+    customer = _customer_or_404(request, pk)
+    if not user.has_perm("customers.change_customer"):
+        raise PermissionDenied("customers.change_customer")
+    contact = customer.contacts.filter(pk=contact_pk).first()
+    if contact is None:
+        raise Http404
+    consent_form = ConsentForm(request.POST if "consent" in request.POST else None)
+    id_form = IdNumberForm(request.POST if "id_number" in request.POST else None)
+    if request.method == "POST":
+        try:
+            if "consent" in request.POST and consent_form.is_valid():
+                services.consent_record(actor=user, contact=contact, **consent_form.cleaned_data)
+                messages.success(request, _("Consent recorded."))
+                return redirect("customers:contact_privacy", pk=pk, contact_pk=contact_pk)
+            if "id_number" in request.POST and id_form.is_valid():
+                services.contact_set_id_number(
+                    actor=user, contact=contact, id_number=id_form.cleaned_data["id_number"]
+                )
+                messages.success(request, _("ID number stored (encrypted)."))
+                return redirect("customers:detail", pk=pk)
+        except ValidationError as exc:
+            _apply_errors(id_form if "id_number" in request.POST else consent_form, exc)
+    return render(
+        request,
+        "customers/contact_privacy.html",
+        {
+            "customer": customer,
+            "contact": contact,
+            "consents": contact.consents.all(),
+            "consent_form": consent_form,
+            "id_form": id_form,
+        },
+    )
+
+
+@login_required
+@require_POST
+def contact_reveal(request: HttpRequest, pk: int, contact_pk: int, field: str) -> HttpResponse:
+    user = _user(request)
+    customer = _customer_or_404(request, pk)
+    contact = customer.contacts.filter(pk=contact_pk).first()
+    if contact is None:
+        raise Http404
+    try:
+        value = services.contact_reveal(actor=user, contact=contact, field=field)
+    except ValidationError as exc:
+        raise Http404 from exc
+    return HttpResponse(format_html('<span class="rw-mono">{}</span>', value))
+
+
+@login_required
+def site_edit(request: HttpRequest, pk: int, site_pk: int | None = None) -> HttpResponse:
+    user = _user(request)
+    customer = _customer_or_404(request, pk)
+    if not user.has_perm("customers.change_customer"):
+        raise PermissionDenied("customers.change_customer")
+    site = customer.sites.filter(pk=site_pk).first() if site_pk else None
+    if site_pk and site is None:
+        raise Http404
+    form = SiteForm(request.POST or None, instance=site)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.site_save(actor=user, customer=customer, data=form.cleaned_data, site=site)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("Site saved."))
+            return redirect("customers:detail", pk=customer.pk)
+    return render(
+        request, "customers/site_form.html", {"form": form, "customer": customer, "site": site}
+    )
+
+
+@login_required
+def floor_add(request: HttpRequest, pk: int, site_pk: int) -> HttpResponse:
+    user = _user(request)
+    customer = _customer_or_404(request, pk)
+    if not user.has_perm("customers.change_customer"):
+        raise PermissionDenied("customers.change_customer")
+    site: Site | None = customer.sites.filter(pk=site_pk).first()
+    if site is None:
+        raise Http404
+    form = FloorForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data.get("plan")
+        try:
+            services.floor_save(
+                actor=user,
+                site=site,
+                number=form.cleaned_data["number"],
+                name=form.cleaned_data["name"],
+                area_m2=form.cleaned_data["area_m2"],
+                plan_upload=(upload.name, upload, upload.size) if upload else None,
+            )
+        except ValidationError as exc:
+            _apply_errors(
+                form, exc if hasattr(exc, "error_dict") else ValidationError({"plan": exc.messages})
+            )
+        else:
+            messages.success(request, _("Floor saved."))
+            return redirect("customers:detail", pk=customer.pk)
+    return render(
+        request, "customers/floor_form.html", {"form": form, "customer": customer, "site": site}
+    )
+
+
+@login_required
+def document_add(request: HttpRequest, pk: int, document_pk: int | None = None) -> HttpResponse:
+    user = _user(request)
+    customer = _customer_or_404(request, pk)
+    if not user.has_perm("customers.change_customer"):
+        raise PermissionDenied("customers.change_customer")
+    document = customer.documents.filter(pk=document_pk).first() if document_pk else None
+    if document_pk and document is None:
+        raise Http404
+    form: Form = (
+        VersionForm(request.POST or None, request.FILES or None)
+        if document
+        else DocumentForm(request.POST or None, request.FILES or None, customer=customer)
+    )
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            services.document_upload(
+                actor=user,
+                customer=customer,
+                kind=document.kind if document else form.cleaned_data["kind"],
+                title=document.title if document else form.cleaned_data["title"],
+                site=document.site if document else form.cleaned_data.get("site"),
+                file_name=upload.name,
+                fileobj=upload,
+                size=upload.size,
+                document=document,
+            )
+        except ValidationError as exc:
+            form.add_error("file", exc.messages)
+        else:
+            messages.success(request, _("Document uploaded."))
+            return redirect("customers:detail", pk=customer.pk)
+    return render(
+        request,
+        "customers/document_form.html",
+        {"form": form, "customer": customer, "document": document},
+    )
+
+
+@login_required
+def document_download(request: HttpRequest, version_pk: int) -> HttpResponseBase:
+    user = _user(request)
+    try:
+        version = selectors.version_get(user, version_pk)
+    except DocumentVersion.DoesNotExist as exc:
+        raise Http404 from exc
+    try:
+        handle = services.document_open(actor=user, version=version)
+    except services.CorruptedFile:
+        return render(request, "customers/corrupted.html", {"version": version}, status=409)
+    inline = request.GET.get("inline") == "1" and version.content_type.startswith("image/")
+    return FileResponse(
+        handle,
+        as_attachment=not inline,
+        filename=version.original_name,
+        content_type=version.content_type,
+    )
