@@ -71,7 +71,9 @@ def audit_record(
     username: str = "",
 ) -> AuditEntry:
     if obj is not None:
-        object_type, object_id, object_repr = object_label(obj)
+        # A caller may name the object itself (a pseudonym instead of a person's name).
+        object_type, object_id, label = object_label(obj)
+        object_repr = object_repr or label
     actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
     actor_username = username or (getattr(actor, "username", "") if actor_id else "")
     stored_changes = normalise(dict(changes or {}))

@@ -184,3 +184,60 @@ def version_get(user: User, pk: int) -> DocumentVersion:
     if not customer_visible(user, version.document.customer):
         raise DocumentVersion.DoesNotExist
     return version
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    reason: str
+    customers: list[Customer]
+
+
+def duplicate_groups(user: User, limit: int = 100) -> list[DuplicateGroup]:
+    """Likely duplicates among the customers `user` may see: same name in the same district,
+    or a contact mobile shared by several customers."""
+    from django.db.models import Count
+
+    visible = customers_visible_to(user)
+    groups: list[DuplicateGroup] = []
+    same_name = (
+        visible.values("region_id", "name")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .order_by("-n", "name")[:limit]
+    )
+    for row in same_name:
+        members = list(
+            visible.filter(region_id=row["region_id"], name=row["name"])
+            .select_related("region", "owner")
+            .order_by("id")
+        )
+        groups.append(DuplicateGroup("same_name", members))
+    shared = (
+        Contact.objects.filter(customer__in=visible.values("id"))
+        .exclude(mobile="")
+        .values("mobile")
+        .annotate(n=Count("customer", distinct=True))
+        .filter(n__gt=1)
+        .order_by("-n")[:limit]
+    )
+    for row in shared:
+        members = list(
+            visible.filter(contacts__mobile=row["mobile"])
+            .distinct()
+            .select_related("region", "owner")
+            .order_by("id")
+        )
+        groups.append(DuplicateGroup("same_mobile", members))
+    return groups
+
+
+def customer_export_rows(qs: QuerySet[Customer]) -> Any:
+    """Rows for the spreadsheet export, with the primary contact, streamed in chunks."""
+    primary = Prefetch(
+        "contacts", queryset=Contact.objects.filter(is_primary=True), to_attr="primary"
+    )
+    return (
+        qs.select_related("region", "owner")
+        .prefetch_related(primary, "tags")
+        .iterator(chunk_size=2000)
+    )

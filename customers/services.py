@@ -30,6 +30,7 @@ from customers.models import (
 )
 from customers.selectors import customer_visible
 from ruwang.lib import crypto, files, validators
+from ruwang.lib.masking import mask_name
 
 CUSTOMER_FIELDS = (
     "kind",
@@ -189,6 +190,17 @@ def customer_change_status(
 CONTACT_FIELDS = ("name", "role", "mobile", "landline", "email", "is_primary")
 
 
+def contact_pseudonym(contact: Contact) -> str:
+    """How the audit log names a person: never their name (PIPL erasure leaves it behind)."""
+    return f"contact#{contact.pk}"
+
+
+def _contact_snapshot(contact: Contact) -> dict[str, Any]:
+    values = field_values(contact, CONTACT_FIELDS)
+    values["name"] = mask_name(values["name"] or "")
+    return values
+
+
 def _clean_contact(contact: Contact) -> None:
     errors: dict[str, list[str]] = {}
     if contact.mobile:
@@ -215,7 +227,7 @@ def contact_save(
     _check_visible(actor, customer)
     created = contact is None
     contact = contact or Contact(customer=customer)
-    before = {} if created else field_values(contact, CONTACT_FIELDS)
+    before = {} if created else _contact_snapshot(contact)
     for key in CONTACT_FIELDS:
         if key in data:
             setattr(contact, key, data[key])
@@ -231,7 +243,8 @@ def contact_save(
             actor=actor,
             action="contact.create" if created else "contact.update",
             obj=contact,
-            changes=changes_between(before, field_values(contact, CONTACT_FIELDS)),
+            object_repr=contact_pseudonym(contact),
+            changes=changes_between(before, _contact_snapshot(contact)),
         )
     return contact
 
@@ -262,6 +275,7 @@ def consent_record(
             actor=actor,
             action="consent.record",
             obj=contact,
+            object_repr=contact_pseudonym(contact),
             changes={
                 "notice_version": [None, consent.notice_version],
                 "channel": [None, channel],
@@ -298,6 +312,7 @@ def contact_set_id_number(*, actor: User | None, contact: Contact, id_number: st
             actor=actor,
             action="contact.id_number",
             obj=contact,
+            object_repr=contact_pseudonym(contact),
             changes={"id_number": [None, "******"]},
         )
 
@@ -313,7 +328,11 @@ def contact_reveal(*, actor: User, contact: Contact, field: str) -> str:
     else:
         raise ValidationError(_("Unknown field."))
     audit_record(
-        actor=actor, action="contact.reveal", obj=contact, changes={"field": [None, field]}
+        actor=actor,
+        action="contact.reveal",
+        obj=contact,
+        object_repr=contact_pseudonym(contact),
+        changes={"field": [None, field]},
     )
     return value
 
@@ -495,3 +514,123 @@ def document_open(*, actor: User, version: DocumentVersion) -> IO[bytes]:
         changes={"version": [None, version.number]},
     )
     return handle
+
+
+# --- duplicates and merge -------------------------------------------------------------------
+
+
+def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Customer) -> Customer:
+    """Move everything of `duplicate` onto `survivor`; the duplicate stays, marked as merged."""
+    require_perm(actor, "customers.merge_customers")
+    _check_visible(actor, survivor)
+    _check_visible(actor, duplicate)
+    if survivor.pk == duplicate.pk:
+        raise ValidationError(_("Choose two different customers to merge."))
+    if survivor.merged_into_id or duplicate.merged_into_id:
+        raise ValidationError(_("One of these customers has already been merged."))
+    with transaction.atomic():
+        moved = {
+            "contacts": list(duplicate.contacts.values_list("pk", flat=True)),
+            "sites": list(duplicate.sites.values_list("pk", flat=True)),
+            "documents": list(duplicate.documents.values_list("pk", flat=True)),
+        }
+        if survivor.contacts.filter(is_primary=True).exists():
+            duplicate.contacts.filter(is_primary=True).update(is_primary=False)
+        duplicate.contacts.update(customer=survivor)
+        duplicate.sites.update(customer=survivor)
+        duplicate.documents.update(customer=survivor)
+        survivor.tags.add(*duplicate.tags.all())
+        for field_name in ("short_name", "credit_code", "licence_number", "industry", "address"):
+            if not getattr(survivor, field_name) and getattr(duplicate, field_name):
+                value = getattr(duplicate, field_name)
+                if field_name == "credit_code":
+                    Customer.objects.filter(pk=duplicate.pk).update(credit_code=None)
+                setattr(survivor, field_name, value)
+        survivor.updated_by = actor
+        survivor.save()
+        duplicate.merged_into = survivor
+        duplicate.updated_by = actor
+        duplicate.save(update_fields=["merged_into", "updated_by", "updated_at"])
+        refresh_search(survivor)
+        refresh_search(duplicate)
+        audit_record(
+            actor=actor,
+            action="customer.merge",
+            obj=survivor,
+            changes={
+                "merged_from": [None, duplicate.pk],
+                **{k: [None, v] for k, v in moved.items()},
+            },
+        )
+        audit_record(
+            actor=actor,
+            action="customer.merged_into",
+            obj=duplicate,
+            changes={"merged_into": [None, survivor.pk]},
+        )
+    return survivor
+
+
+# --- data-subject requests (PIPL) -------------------------------------------------------------
+
+
+def contact_personal_data(*, actor: User, contact: Contact) -> dict[str, Any]:
+    """Everything stored about one person, unmasked, for a data-subject access request."""
+    require_perm(actor, "customers.reveal_personal_data")
+    _check_visible(actor, contact.customer)
+    data = {
+        "contact_id": contact.pk,
+        "customer": contact.customer.name,
+        "name": contact.name,
+        "role": contact.get_role_display(),
+        "mobile": contact.mobile,
+        "landline": contact.landline,
+        "email": contact.email,
+        "id_number": crypto.decrypt_text(contact.id_number_encrypted)
+        if contact.has_id_number
+        else "",
+        "is_primary": contact.is_primary,
+        "created_at": contact.created_at.isoformat(),
+        "updated_at": contact.updated_at.isoformat(),
+        "consents": [
+            {
+                "notice_version": c.notice_version,
+                "channel": c.get_channel_display(),
+                "given_at": c.given_at.isoformat(),
+                "covers_id_number": c.covers_id_number,
+                "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
+            }
+            for c in contact.consents.all()
+        ],
+    }
+    audit_record(
+        actor=actor,
+        action="contact.dsr_export",
+        obj=contact,
+        object_repr=contact_pseudonym(contact),
+    )
+    return data
+
+
+def contact_anonymise(*, actor: User, contact: Contact) -> Contact:
+    """Erase a person's data; the row stays (history, counts) under a pseudonym."""
+    require_perm(actor, "customers.reveal_personal_data")
+    _check_visible(actor, contact.customer)
+    if contact.anonymised_at:
+        raise ValidationError(_("This contact has already been anonymised."))
+    with transaction.atomic():
+        contact.name = contact_pseudonym(contact)
+        contact.mobile = contact.landline = contact.email = ""
+        contact.id_number_encrypted = contact.id_number_hash = contact.id_number_last4 = ""
+        contact.is_primary = False
+        contact.anonymised_at = timezone.now()
+        contact.save()
+        contact.consents.filter(withdrawn_at__isnull=True).update(withdrawn_at=timezone.now())
+        refresh_search(contact.customer)
+        audit_record(
+            actor=actor,
+            action="contact.anonymise",
+            obj=contact,
+            object_repr=contact_pseudonym(contact),
+        )
+    return contact

@@ -7,6 +7,9 @@ app_name = "customers"
 urlpatterns = [
     path("", views.customer_list, name="list"),
     path("new/", views.customer_create, name="create"),
+    path("export.xlsx", views.customer_export, name="export"),
+    path("duplicates/", views.duplicates, name="duplicates"),
+    path("merge/", views.customer_merge, name="merge"),
     path("<int:pk>/", views.customer_detail, name="detail"),
     path("<int:pk>/edit/", views.customer_edit, name="edit"),
     path("<int:pk>/status/", views.customer_status, name="status"),
@@ -16,6 +19,11 @@ urlpatterns = [
         "<int:pk>/contacts/<int:contact_pk>/privacy/",
         views.contact_privacy,
         name="contact_privacy",
+    ),
+    path(
+        "<int:pk>/contacts/<int:contact_pk>/data-request/",
+        views.contact_data_request,
+        name="contact_data_request",
     ),
     path(
         "<int:pk>/contacts/<int:contact_pk>/reveal/<str:field>/",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -9,13 +10,15 @@ from django.db.models import Q
 from django.forms import BaseForm, Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Region, RegionLevel, User
 from audit.selectors import object_history
-from customers import selectors, services
+from audit.services import audit_record
+from customers import exports, selectors, services
 from customers.forms import (
     ConsentForm,
     ContactForm,
@@ -74,6 +77,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "highlight": filters.q.strip(),
         "can_add": user.has_perm("customers.add_customer"),
+        "can_export": user.has_perm("customers.export_customers"),
     }
     htmx = getattr(request, "htmx", False)
     if htmx and "after" in request.GET:
@@ -375,4 +379,110 @@ def document_download(request: HttpRequest, version_pk: int) -> HttpResponseBase
         as_attachment=not inline,
         filename=version.original_name,
         content_type=version.content_type,
+    )
+
+
+def _filters_from(request: HttpRequest) -> tuple[CustomerFilterForm, selectors.CustomerFilters]:
+    form = CustomerFilterForm(request.GET or None, region_queryset=Region.objects.all())
+    filters = selectors.CustomerFilters()
+    if form.is_bound and form.is_valid():
+        filters = selectors.CustomerFilters(**{k: v for k, v in form.cleaned_data.items() if v})
+    return form, filters
+
+
+@login_required
+def customer_export(request: HttpRequest) -> HttpResponse:
+    """The current filtered list as .xlsx, masked unless the user may reveal personal data."""
+    user = _user(request)
+    if not user.has_perm("customers.export_customers"):
+        raise PermissionDenied("customers.export_customers")
+    _form, filters = _filters_from(request)
+    qs = selectors.customer_list(user, filters)
+    reveal = user.has_perm("customers.reveal_personal_data")
+    content, count = exports.customers_xlsx(selectors.customer_export_rows(qs), reveal=reveal)
+    audit_record(
+        actor=user,
+        action="customer.export",
+        object_type="customers.customer",
+        changes={
+            "filters": [None, {k: str(v) for k, v in filters.__dict__.items() if v}],
+            "rows": [None, count],
+            "unmasked": [None, reveal],
+        },
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    response = HttpResponse(content, content_type=exports.XLSX_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.xlsx"'
+    return response
+
+
+@login_required
+def duplicates(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if not user.has_perm("customers.merge_customers"):
+        raise PermissionDenied("customers.merge_customers")
+    return render(
+        request, "customers/duplicates.html", {"groups": selectors.duplicate_groups(user)}
+    )
+
+
+@login_required
+@require_POST
+def customer_merge(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if not user.has_perm("customers.merge_customers"):
+        raise PermissionDenied("customers.merge_customers")
+    try:
+        survivor = _customer_or_404(request, int(request.POST.get("survivor", "0")))
+        duplicate = _customer_or_404(request, int(request.POST.get("duplicate", "0")))
+    except ValueError as exc:
+        raise Http404 from exc
+    try:
+        services.customer_merge(actor=user, survivor=survivor, duplicate=duplicate)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("customers:duplicates")
+    messages.success(
+        request,
+        _("%(dup)s was merged into %(survivor)s.") % {"dup": duplicate, "survivor": survivor},
+    )
+    return redirect("customers:detail", pk=survivor.pk)
+
+
+@login_required
+def contact_data_request(request: HttpRequest, pk: int, contact_pk: int) -> HttpResponse:
+    """Data-subject request: export all personal data of a contact, or erase it."""
+    user = _user(request)
+    customer = _customer_or_404(request, pk)
+    if not user.has_perm("customers.reveal_personal_data"):
+        raise PermissionDenied("customers.reveal_personal_data")
+    contact = customer.contacts.filter(pk=contact_pk).first()
+    if contact is None:
+        raise Http404
+    action = request.POST.get("action") if request.method == "POST" else request.GET.get("format")
+    if action in ("json", "xlsx"):
+        data = services.contact_personal_data(actor=user, contact=contact)
+        if action == "json":
+            response = HttpResponse(
+                json.dumps(data, ensure_ascii=False, indent=2),
+                content_type="application/json; charset=utf-8",
+            )
+        else:
+            response = HttpResponse(
+                exports.personal_data_xlsx(data), content_type=exports.XLSX_TYPE
+            )
+        response["Content-Disposition"] = (
+            f'attachment; filename="personal-data-contact-{contact.pk}.{action}"'
+        )
+        return response
+    if action == "anonymise":
+        try:
+            services.contact_anonymise(actor=user, contact=contact)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("The contact's personal data has been erased."))
+        return redirect("customers:detail", pk=customer.pk)
+    return render(
+        request, "customers/data_request.html", {"customer": customer, "contact": contact}
     )

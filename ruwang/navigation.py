@@ -63,6 +63,12 @@ SECTIONS: tuple[NavSection, ...] = (
                 "plus-circle",
                 _perm("customers.add_customer"),
             ),
+            NavItem(
+                _("Duplicates"),
+                "customers:duplicates",
+                "union",
+                _perm("customers.merge_customers"),
+            ),
         ),
     ),
     NavSection(

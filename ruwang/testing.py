@@ -90,10 +90,13 @@ class PersonaTestCase(TestCase):
         method: str = "get",
         data: dict[str, Any] | None = None,
         ok_status: Iterable[int] = (200,),
+        not_found: Iterable[str] = (),
     ) -> None:
-        """Every persona in `allowed` gets an OK status; every other persona gets 403;
-        an anonymous visitor is sent to the sign-in page."""
+        """Every persona in `allowed` gets an OK status; those in `not_found` (who may not know
+        the record exists) get 404; every other persona gets 403; an anonymous visitor is sent
+        to the sign-in page."""
         allowed_set = set(allowed)
+        hidden = set(not_found)
         unknown = allowed_set - set(PERSONAS)
         assert not unknown, f"unknown personas: {unknown}"
         ok = set(ok_status)
@@ -102,6 +105,11 @@ class PersonaTestCase(TestCase):
             if persona in allowed_set:
                 assert response.status_code in ok, (
                     f"{persona} should be allowed {method.upper()} {url}, "
+                    f"got {response.status_code}"
+                )
+            elif persona in hidden:
+                assert response.status_code == 404, (
+                    f"{persona} should get 404 for {method.upper()} {url}, "
                     f"got {response.status_code}"
                 )
             else:

@@ -38,6 +38,12 @@ def mask_id_number(value: str) -> str:
 _PHONE_RE = re.compile(r"^\+?\d[\d\- ]{6,}$")
 
 
+def mask_name(value: str) -> str:
+    """李四 → 李*, 欧阳娜娜 → 欧***: the family name stays readable."""
+    value = value.strip()
+    return value[:1] + "*" * max(len(value) - 1, 1) if value else value
+
+
 def mask_field(name: str, value: object) -> object:
     """The value to store in the audit log for field `name`."""
     if value in (None, ""):
