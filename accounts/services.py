@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -441,3 +442,62 @@ def otp_disable(*, actor: User, user: User) -> None:
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         audit_record(actor=actor, action="otp.disable", obj=user)
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+API_TOKEN_DAYS = 180
+
+
+def _token_hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def api_token_create(*, actor: User, name: str) -> tuple[Any, str]:
+    """A new personal token for `actor`; returns the row and the token (shown only once)."""
+    from accounts.models import ApiToken
+
+    if not name.strip():
+        raise ValidationError({"name": _("Give the token a name, e.g. the system that uses it.")})
+    token = "rw_" + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        row = ApiToken.objects.create(
+            user=actor,
+            name=name.strip()[:60],
+            prefix=token[3:11],
+            key_hash=_token_hash(token),
+            expires_at=timezone.now() + timedelta(days=API_TOKEN_DAYS),
+        )
+        audit_record(actor=actor, action="api_token.create", obj=row)
+    return row, token
+
+
+def api_token_revoke(*, actor: User, token_id: int) -> None:
+    from accounts.models import ApiToken
+
+    row = ApiToken.objects.filter(pk=token_id, user=actor, revoked_at__isnull=True).first()
+    if row is None:
+        raise ValidationError(_("No such token."))
+    with transaction.atomic():
+        row.revoked_at = timezone.now()
+        row.save(update_fields=["revoked_at"])
+        audit_record(actor=actor, action="api_token.revoke", obj=row)
+
+
+def api_token_user(token: str) -> User | None:
+    """The active user owning a valid, unexpired, unrevoked token (and mark it used)."""
+    from accounts.models import ApiToken
+
+    now = timezone.now()
+    row = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=_token_hash(token), revoked_at__isnull=True, expires_at__gt=now)
+        .first()
+    )
+    if row is None or not row.user.is_active:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return row.user

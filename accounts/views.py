@@ -133,6 +133,22 @@ def otp_disable(request: HttpRequest) -> HttpResponse:
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
+    new_token = ""
+    if request.method == "POST" and request.POST.get("action") == "create_token":
+        try:
+            _row, new_token = services.api_token_create(
+                actor=user, name=request.POST.get("name", "")
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    elif request.method == "POST" and request.POST.get("action") == "revoke_token":
+        try:
+            services.api_token_revoke(actor=user, token_id=int(request.POST.get("token", "0")))
+        except (ValidationError, ValueError):
+            messages.error(request, _("No such token."))
+        else:
+            messages.success(request, _("The token has been revoked."))
+        return redirect("accounts:profile")
     return render(
         request,
         "accounts/profile.html",
@@ -141,6 +157,8 @@ def profile(request: HttpRequest) -> HttpResponse:
             "otp_enabled": otp.has_confirmed_device(user),
             "otp_required": user.has_role(*settings.OTP_REQUIRED_ROLES),
             "recent_logins": selectors.recent_logins(user),
+            "tokens": user.api_tokens.filter(revoked_at__isnull=True),
+            "new_token": new_token,
         },
     )
 

@@ -225,3 +225,29 @@ class TwoFactorTests(PersonaTestCase):
         client = self._password_login("auditor")
         response = client.get("/audit/", headers={"HX-Request": "true"})
         assert response["HX-Redirect"] == reverse("accounts:otp_verify")
+
+
+class ApiTokenPageTests(PersonaTestCase):
+    def test_token_is_shown_once_and_can_be_revoked(self):
+        client = self.client_as("engineer")
+        page = client.post("/accounts/profile/", {"action": "create_token", "name": "对接系统"})
+        token = page.context["new_token"]
+        assert token.startswith("rw_")
+        again = client.get("/accounts/profile/").content.decode()
+        assert token not in again and "对接系统" in again
+        row = self.users["engineer"].api_tokens.get()
+        assert row.key_hash != token
+        client.post("/accounts/profile/", {"action": "revoke_token", "token": row.pk})
+        row.refresh_from_db()
+        assert row.revoked_at is not None
+        assert AuditEntry.objects.filter(action="api_token.revoke").count() == 1
+
+    def test_a_user_cannot_revoke_someone_elses_token(self):
+        from accounts.services import api_token_create
+
+        row, _token = api_token_create(actor=self.users["market"], name="x")
+        self.client_as("engineer").post(
+            "/accounts/profile/", {"action": "revoke_token", "token": row.pk}
+        )
+        row.refresh_from_db()
+        assert row.revoked_at is None
