@@ -206,3 +206,24 @@ class DocumentForm(forms.Form):
 
 class VersionForm(forms.Form):
     file = forms.FileField(label=_("File"))
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("Spreadsheet (.xlsx or .csv)"),
+        help_text=_("CSV files may be UTF-8 (with or without BOM) or GBK/GB18030."),
+    )
+
+    def clean_file(self) -> Any:
+        from django.conf import settings
+
+        upload = self.cleaned_data["file"]
+        name = upload.name.lower()
+        if not name.endswith((".xlsx", ".csv")):
+            raise forms.ValidationError(_("Upload an Excel workbook (.xlsx) or a CSV file (.csv)."))
+        if upload.size > settings.DOCUMENT_MAX_BYTES:
+            raise forms.ValidationError(
+                _("The file is larger than %(mb)d MB.")
+                % {"mb": settings.DOCUMENT_MAX_BYTES // (1024 * 1024)}
+            )
+        return upload

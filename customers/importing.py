@@ -18,13 +18,14 @@ Three steps, so a user can check a file before anything is written:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime
 import io
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -32,6 +33,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
+from django.db.models.functions import Lower
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -103,11 +105,11 @@ _TRAILING_NOTE = re.compile(r"\(.*\)$")
 
 @dataclass(frozen=True)
 class Column:
-    key: str
-    header: str
-    required: bool
-    max_length: int | None
-    format: Promise
+    key: str  # the English key, also accepted as a header
+    header: str  # the Chinese header of the template
+    format: Promise  # what the 说明 sheet says about the values
+    required: bool = False
+    max_length: int | None = None
     allowed: str = ""
     example: str = ""
 
@@ -116,150 +118,126 @@ def _values_list(values: Mapping[str, str]) -> str:
     return "、".join([*values, *dict.fromkeys(values.values())])
 
 
+_AT_MOST_40 = gettext_lazy("At most 40 characters.")
+
 COLUMNS: tuple[Column, ...] = (
     Column(
         "name",
         "客户名称",
-        True,
-        120,
-        gettext_lazy("The full registered name, at most 120 characters."),
+        required=True,
+        max_length=120,
         example="南昌市示例商贸有限公司",
+        format=gettext_lazy("The full registered name, at most 120 characters."),
     ),
-    Column(
-        "short_name",
-        "简称",
-        False,
-        40,
-        gettext_lazy("At most 40 characters."),
-        example="示例商贸",
-    ),
+    Column("short_name", "简称", max_length=40, format=_AT_MOST_40, example="示例商贸"),
     Column(
         "kind",
         "类型",
-        False,
-        None,
-        gettext_lazy("One of the allowed values; empty means 组织."),
-        _values_list(KIND_VALUES),
-        "组织",
+        allowed=_values_list(KIND_VALUES),
+        example="组织",
+        format=gettext_lazy("One of the allowed values; empty means 组织."),
     ),
     Column(
         "credit_code",
         "统一社会信用代码",
-        False,
-        18,
-        gettext_lazy(
+        max_length=18,
+        example=validators.make_credit_code("91360102MA35F0QX3"),
+        format=gettext_lazy(
             "18 characters (GB 32100-2015) with a correct check character; unique. "
             "Format the column as text."
         ),
-        example=validators.make_credit_code("91360102MA35F0QX3"),
     ),
-    Column(
-        "licence_number",
-        "许可证号",
-        False,
-        40,
-        gettext_lazy("At most 40 characters."),
-    ),
+    Column("licence_number", "许可证号", max_length=40, format=_AT_MOST_40),
     Column(
         "category",
         "单位类别",
-        False,
-        None,
-        gettext_lazy("One of the allowed values; empty means 一般单位."),
-        _values_list(CATEGORY_VALUES),
-        "一般单位",
+        allowed=_values_list(CATEGORY_VALUES),
+        example="一般单位",
+        format=gettext_lazy("One of the allowed values; empty means 一般单位."),
     ),
-    Column("industry", "行业", False, 60, gettext_lazy("At most 60 characters."), example="商贸"),
+    Column(
+        "industry",
+        "行业",
+        max_length=60,
+        example="商贸",
+        format=gettext_lazy("At most 60 characters."),
+    ),
     Column(
         "region_code",
         "区县代码",
-        False,
-        None,
-        gettext_lazy(
+        example="360102",
+        format=gettext_lazy(
             "The six-digit GB/T 2260 code of the district (区/县). Fill in this column or "
             "the next one."
         ),
-        example="360102",
     ),
     Column(
         "region_name",
         "区县",
-        False,
-        None,
-        gettext_lazy(
+        example="江西省南昌市东湖区",
+        format=gettext_lazy(
             "The district's name, or its full name such as 江西省南昌市东湖区 when the name "
             "alone is ambiguous. Fill in this column or the previous one."
         ),
-        example="江西省南昌市东湖区",
     ),
     Column(
         "address",
         "详细地址",
-        False,
-        200,
-        gettext_lazy("At most 200 characters."),
+        max_length=200,
         example="八一大道 1 号",
+        format=gettext_lazy("At most 200 characters."),
     ),
     Column(
         "owner_username",
         "客户经理",
-        False,
-        None,
-        gettext_lazy(
+        format=gettext_lazy(
             "The user name of an active account manager or market manager; empty for none."
         ),
     ),
     Column(
         "tags",
         "标签",
-        False,
-        None,
-        gettext_lazy("Tags separated by commas or 、, each at most 30 characters."),
         example="商场、高层",
+        format=gettext_lazy("Tags separated by commas or 、, each at most 30 characters."),
     ),
     Column(
         "contact_name",
         "联系人",
-        False,
-        60,
-        gettext_lazy(
+        max_length=60,
+        example="张三",
+        format=gettext_lazy(
             "The primary contact's name, at most 60 characters. Needed when any other "
             "contact column is filled in."
         ),
-        example="张三",
     ),
     Column(
         "contact_role",
         "联系人角色",
-        False,
-        None,
-        gettext_lazy("One of the allowed values; empty means 联系人."),
-        _values_list(ROLE_VALUES),
-        "消防安全管理人",
+        allowed=_values_list(ROLE_VALUES),
+        example="消防安全管理人",
+        format=gettext_lazy("One of the allowed values; empty means 联系人."),
     ),
     Column(
         "mobile",
         "手机",
-        False,
-        None,
-        gettext_lazy("An 11-digit mainland mobile number; unique. Format the column as text."),
         example="13812345678",
+        format=gettext_lazy(
+            "An 11-digit mainland mobile number; unique. Format the column as text."
+        ),
     ),
     Column(
         "landline",
         "固定电话",
-        False,
-        30,
-        gettext_lazy("At most 30 characters, e.g. 0791-86123456."),
+        max_length=30,
         example="0791-86123456",
+        format=gettext_lazy("At most 30 characters, e.g. 0791-86123456."),
     ),
     Column(
         "email",
         "电子邮箱",
-        False,
-        254,
-        gettext_lazy("An e-mail address."),
+        max_length=254,
         example="zhangsan@example.com",
+        format=gettext_lazy("An e-mail address."),
     ),
 )
 COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
@@ -363,10 +341,7 @@ def build_template() -> bytes:
     sheet.freeze_panes = "A2"
 
     notes = workbook.create_sheet("说明")
-    notes.append(
-        [str(_("Column")), str(_("English key")), str(_("Required?")), str(_("Format"))]
-        + [str(_("Allowed values"))]
-    )
+    notes.append([_("Column"), _("English key"), _("Required?"), _("Format"), _("Allowed values")])
     for column in COLUMNS:
         if column.required:
             required = _("Required")
@@ -414,19 +389,20 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _xlsx_table(data: bytes) -> Iterator[tuple[int, list[str]]]:
+def _xlsx_table(data: bytes) -> Generator[tuple[int, list[str]], None, None]:
     unreadable = _("The file could not be read as an Excel workbook (.xlsx).")
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:
         raise ImportFileError(unreadable) from exc
     try:
-        if not workbook.worksheets:
-            raise ImportFileError(unreadable)
-        sheet = workbook.worksheets[0]
-        # Some programs write a wrong <dimension>; read every row actually present.
-        sheet.reset_dimensions()  # type: ignore[union-attr]
-        rows = sheet.iter_rows(min_row=1, values_only=True)
+        try:
+            sheet = workbook.worksheets[0]
+            # Some programs write a wrong <dimension>; read every row actually present.
+            sheet.reset_dimensions()
+            rows = sheet.iter_rows(min_row=1, values_only=True)
+        except (IndexError, AttributeError) as exc:  # no sheet, or a chart sheet first
+            raise ImportFileError(unreadable) from exc
         number = 0
         while True:
             try:
@@ -458,7 +434,7 @@ def _decode_text(data: bytes) -> str:
         ) from exc
 
 
-def _csv_table(data: bytes) -> Iterator[tuple[int, list[str]]]:
+def _csv_table(data: bytes) -> Generator[tuple[int, list[str]], None, None]:
     text = _decode_text(data)
     first_line = next((line for line in text.splitlines() if line.strip()), "")
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
@@ -536,20 +512,22 @@ def read_rows(filename: str, data: bytes) -> list[dict[str, str]]:
 
     positions: list[tuple[int, str]] | None = None
     rows: list[dict[str, str]] = []
-    for number, values in table:
-        if not any(values):
-            continue
-        if positions is None:
-            positions = [(i, h) for i, h in enumerate(values) if h]
-            _check_required_headers(set(_map_headers([h for _i, h in positions]).values()))
-            continue
-        if len(rows) >= MAX_ROWS:
-            raise ImportFileError(
-                _("The file has more than %(max)d rows; split it into smaller files.")
-                % {"max": MAX_ROWS}
-            )
-        width = len(values)
-        rows.append(SheetRow({h: values[i] if i < width else "" for i, h in positions}, number))
+    with contextlib.closing(table):
+        for number, values in table:
+            if not any(values):
+                continue
+            if positions is None:  # the first row with anything in it is the header
+                positions = [(i, h) for i, h in enumerate(values) if h]
+                _check_required_headers(set(_map_headers([h for _i, h in positions]).values()))
+                continue
+            if len(rows) >= MAX_ROWS:
+                raise ImportFileError(
+                    _("The file has more than %(max)d rows; split it into smaller files.")
+                    % {"max": MAX_ROWS}
+                )
+            width = len(values)
+            cells = {h: values[i] if i < width else "" for i, h in positions}
+            rows.append(SheetRow(cells, number))
     if positions is None:
         raise ImportFileError(_("The file is empty: it has no header row."))
     if not rows:
@@ -578,11 +556,12 @@ def _name_key(name: str) -> str:
 
 
 def _choice(value: str, labels: Mapping[str, str]) -> str | None:
+    """The code for a Chinese label or for the code itself (any case); None if unknown."""
     text = _text_key(value)
     if text in labels:
         return labels[text]
     lowered = text.lower()
-    return lowered if lowered in set(labels.values()) else None
+    return lowered if lowered in labels.values() else None
 
 
 class _Districts:
@@ -592,16 +571,20 @@ class _Districts:
         self.by_code: dict[str, Region] = {}
         self.by_name: dict[str, list[Region]] = defaultdict(list)
         self.grandparent: dict[int, int | None] = {}
-        districts = Region.objects.filter(level=RegionLevel.DISTRICT).select_related("parent")
+        districts = Region.objects.filter(level=RegionLevel.DISTRICT).select_related(
+            "parent__parent"
+        )
         for region in districts:
             self.by_code[region.code] = region
             parent = region.parent
             self.grandparent[region.pk] = parent.parent_id if parent is not None else None
             if not region.is_active:
                 continue
+            # 东湖区, 南昌市东湖区, 江西省东湖区 and 江西省南昌市东湖区 all name the district.
             names = {region.name, region.full_name}
-            if parent is not None:
-                names.add(parent.name + region.name)
+            for ancestor in (parent, parent.parent if parent is not None else None):
+                if ancestor is not None:
+                    names.add(ancestor.name + region.name)
             for name in names:
                 self.by_name[_text_key(name)].append(region)
 
@@ -609,9 +592,9 @@ class _Districts:
         """The district and None, or None and the reason it was not found."""
         region: Region | None = None
         if code:
-            region = self.by_code.get(code)
             if not re.fullmatch(r"[1-9][0-9]{5}", code):
                 return None, _("Enter the six-digit GB/T 2260 code of a district.")
+            region = self.by_code.get(code)
             if region is None:
                 return None, _(
                     "%(code)s is not the code of a district (区/县); check the code, or use "
@@ -627,8 +610,7 @@ class _Districts:
             if region is not None:
                 if region not in matches:
                     return None, _(
-                        "The district code %(code)s (%(name)s) and the district name do not "
-                        "match."
+                        "The district code %(code)s (%(name)s) and the district name do not match."
                     ) % {"code": code, "name": region.full_name}
                 return region, None
             if not matches:
@@ -662,6 +644,7 @@ class _Visibility:
         self.territory_region_ids: set[int] = set()
         self.department_id: int | None = None
         self.becomes_owner = False
+        self.sees_none = False
         if actor is None or self.sees_all:
             return
         self.sees_none = not actor.has_perm("customers.view_customer")
@@ -713,9 +696,9 @@ class _Row:
     def header(self, key: str) -> str:
         return self.headers.get(key) or COLUMNS_BY_KEY[key].header
 
-    def error(self, key: str, message: str, value: str | None = None) -> None:
+    def error(self, key: str, message: str) -> None:
         self.errors.append(
-            RowError(self.number, self.header(key), self.values.get(key, "") or "", message)
+            RowError(self.number, self.header(key), self.values.get(key, ""), message)
         )
 
     def duplicate(self, key: str, message: str) -> None:
@@ -726,7 +709,7 @@ class _Row:
 
 def _parse_row(number: int, headers: dict[str, str], raw: Mapping[str, str]) -> _Row:
     """Check a row's values on their own (no database); fill in what `commit` needs."""
-    values = {key: (raw.get(header) or "").strip() for key, header in headers.items()}
+    values = {key: _cell_text(raw.get(header)) for key, header in headers.items()}
     row = _Row(number, headers, values)
     get = values.get
 
@@ -874,15 +857,18 @@ def _existing_names(region_ids: set[int]) -> dict[tuple[int, str], str]:
 
 
 def _owners(usernames: set[str]) -> tuple[dict[str, User], set[str]]:
-    """The users named, and which of them hold a role that may own customers."""
+    """The users named (by lower-case user name; names are unique regardless of case), and
+    which of them hold a role that may own customers."""
     users: dict[str, User] = {}
     managers: set[str] = set()
-    for chunk in _chunks(sorted(usernames)):
-        users.update({u.username: u for u in User.objects.filter(username__in=chunk)})
+    for chunk in _chunks(sorted({u.lower() for u in usernames})):
+        named = User.objects.annotate(lower_name=Lower("username")).filter(lower_name__in=chunk)
+        users.update({u.username.lower(): u for u in named})
         managers.update(
-            User.objects.filter(username__in=chunk, groups__role__code__in=OWNER_ROLES)
-            .values_list("username", flat=True)
-            .distinct()
+            u.lower()
+            for u in named.filter(groups__role__code__in=OWNER_ROLES).values_list(
+                "username", flat=True
+            )
         )
     return users, managers
 
@@ -919,13 +905,10 @@ def validate(
     # Batched lookups: districts, account managers, existing codes, mobiles and names.
     districts = _Districts()
     for row in parsed:
-        region, reason = districts.find(row.values.get("region_code", ""), _region_name(row))
+        code, name = row.values.get("region_code", ""), row.values.get("region_name", "")
+        region, reason = districts.find(code, name)
         if region is None:
-            key = "region_code" if row.values.get("region_code") else "region_name"
-            if "region_code" not in headers:
-                key = "region_name"
-            elif "region_name" not in headers:
-                key = "region_code"
+            key = "region_code" if code or "region_name" not in headers else "region_name"
             row.error(key, reason or "")
         else:
             row.region = region
@@ -938,13 +921,15 @@ def validate(
         username = row.values.get("owner_username", "")
         owner: User | None = None
         if username:
-            owner = users.get(username)
+            owner = users.get(username.lower())
             if owner is None:
                 row.error("owner_username", _("No user is called “%(name)s”.") % {"name": username})
             elif not owner.is_active:
-                row.error("owner_username", _("The user %(name)s is inactive.") % {"name": username})
+                row.error(
+                    "owner_username", _("The user %(name)s is inactive.") % {"name": username}
+                )
                 owner = None
-            elif username not in managers:
+            elif username.lower() not in managers:
                 row.error(
                     "owner_username",
                     _("The user %(name)s is not an account manager or a market manager.")
@@ -1005,20 +990,20 @@ def validate(
             else:
                 first_mobile[row.mobile] = row.number
         if row.name_key and row.region is not None:
-            key = (row.region.pk, row.name_key)
-            if key in existing_names:
+            pair = (row.region.pk, row.name_key)
+            if pair in existing_names:
                 row.duplicate(
                     "name",
                     _("A customer with this name already exists in %(district)s: %(name)s.")
-                    % {"district": row.region.full_name, "name": existing_names[key]},
+                    % {"district": row.region.full_name, "name": existing_names[pair]},
                 )
-            elif key in first_name:
+            elif pair in first_name:
                 row.duplicate(
                     "name",
-                    _("Same name and district as row %(row)d.") % {"row": first_name[key]},
+                    _("Same name and district as row %(row)d.") % {"row": first_name[pair]},
                 )
             else:
-                first_name[key] = row.number
+                first_name[pair] = row.number
 
     report = ImportReport(total=len(parsed), valid=0)
     prepared: list[PreparedRow] = []
@@ -1029,10 +1014,6 @@ def validate(
             prepared.append(PreparedRow(row.number, row.customer, row.tags, row.contact))
     report.valid = len(prepared)
     return report, prepared
-
-
-def _region_name(row: _Row) -> str:
-    return row.values.get("region_name", "")
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -1063,7 +1044,12 @@ def _reason(exc: Exception) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-def commit(prepared: Sequence[PreparedRow], *, actor: User | None) -> int:
+def commit(
+    prepared: Sequence[PreparedRow],
+    *,
+    actor: User | None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Create the customers and their contacts through the services, all or nothing.
 
     Returns the number of customers created. If any row fails, nothing is written and
@@ -1084,11 +1070,15 @@ def commit(prepared: Sequence[PreparedRow], *, actor: User | None) -> int:
                 if item.contact is not None:
                     services.contact_save(actor=actor, customer=customer, data=item.contact)
                 created += 1
+                if progress is not None and created % 100 == 0:
+                    progress(created)
     except Exception as exc:
         if current is None:
             message = _("Nothing was imported: %(reason)s") % {"reason": _reason(exc)}
         else:
-            message = _("Row %(row)d could not be imported, so nothing was imported: %(reason)s") % {
+            message = _(
+                "Row %(row)d could not be imported, so nothing was imported: %(reason)s"
+            ) % {
                 "row": current,
                 "reason": _reason(exc),
             }

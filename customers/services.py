@@ -55,6 +55,20 @@ def _check_visible(actor: User | None, customer: Customer) -> None:
         raise PermissionDenied("customer not visible")
 
 
+def _set_search_fields(customer: Customer, phones: list[str]) -> dict[str, str]:
+    """Compute the search columns onto the instance; returns the ones that changed."""
+    fields = search.search_fields(
+        name=customer.name,
+        short_name=customer.short_name,
+        credit_code=customer.credit_code or "",
+        phones=phones,
+    )
+    changed = {k: v for k, v in fields.__dict__.items() if getattr(customer, k) != v}
+    for name, value in changed.items():
+        setattr(customer, name, value)
+    return changed
+
+
 def refresh_search(customer: Customer) -> None:
     """Rewrite the search columns from the name, short name, credit code and contact phones."""
     phones: list[str] = []
@@ -62,15 +76,9 @@ def refresh_search(customer: Customer) -> None:
         "mobile", "landline"
     ):
         phones += [p for p in (mobile, "".join(c for c in landline if c.isdigit())) if p]
-    fields = search.search_fields(
-        name=customer.name,
-        short_name=customer.short_name,
-        credit_code=customer.credit_code or "",
-        phones=phones,
-    )
-    for name, value in fields.__dict__.items():
-        setattr(customer, name, value)
-    Customer.objects.filter(pk=customer.pk).update(**fields.__dict__)
+    changed = _set_search_fields(customer, phones)
+    if changed:  # the SQLite FTS trigger re-indexes the row on every update: skip no-ops
+        Customer.objects.filter(pk=customer.pk).update(**changed)
 
 
 def _clean_customer(customer: Customer) -> None:
@@ -93,7 +101,10 @@ def _clean_customer(customer: Customer) -> None:
         errors["region"] = [_("Choose a district (区/县), not a province or city.")]
     if errors:
         raise ValidationError(errors)
-    customer.full_clean(exclude=["credit_code", "created_by", "updated_by"])
+    # Foreign keys arrive as instances and the database enforces them: skip the lookups.
+    customer.full_clean(
+        exclude=["credit_code", "created_by", "updated_by", "region", "owner", "department"]
+    )
 
 
 def customer_create(
@@ -110,10 +121,10 @@ def customer_create(
     customer.status = CustomerStatus.PROSPECT
     customer.status_changed_at = timezone.now()
     _clean_customer(customer)
+    _set_search_fields(customer, phones=[])  # a new customer has no contacts yet
     with transaction.atomic():
         customer.save()
         customer.tags.set(list(tags))
-        refresh_search(customer)
         audit_record(
             actor=actor,
             action="customer.create",

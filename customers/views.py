@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Region, RegionLevel, User
 from audit.selectors import object_history
 from audit.services import audit_record
-from customers import exports, selectors, services
+from customers import exports, importing, selectors, services, tasks
 from customers.forms import (
     ConsentForm,
     ContactForm,
@@ -27,11 +27,12 @@ from customers.forms import (
     DocumentForm,
     FloorForm,
     IdNumberForm,
+    ImportForm,
     SiteForm,
     StatusForm,
     VersionForm,
 )
-from customers.models import Contact, Customer, DocumentVersion, Site
+from customers.models import Contact, Customer, DocumentVersion, ImportJob, Site
 from ruwang.lib import files
 from ruwang.lib.masking import mask_id_number, mask_phone
 
@@ -486,3 +487,72 @@ def contact_data_request(request: HttpRequest, pk: int, contact_pk: int) -> Http
     return render(
         request, "customers/data_request.html", {"customer": customer, "contact": contact}
     )
+
+
+def _import_job_or_404(request: HttpRequest, job_id: int) -> ImportJob:
+    job = ImportJob.objects.filter(pk=job_id, created_by=_user(request)).first()
+    if job is None:
+        raise Http404
+    return job
+
+
+@login_required
+def import_start(request: HttpRequest) -> HttpResponse:
+    """Upload a spreadsheet; it is checked in the background (a dry run writes nothing)."""
+    user = _user(request)
+    if not user.has_perm("customers.import_customers"):
+        raise PermissionDenied("customers.import_customers")
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        job = ImportJob(created_by=user, original_name=upload.name[:200], dry_run=True)
+        job.file.save(upload.name, upload, save=False)
+        job.save()
+        tasks.import_job_run.enqueue(job.pk)
+        return redirect("customers:import_job", job_id=job.pk)
+    recent = ImportJob.objects.filter(created_by=user)[:10]
+    return render(request, "customers/import.html", {"form": form, "recent": recent})
+
+
+@login_required
+def import_template(request: HttpRequest) -> HttpResponse:
+    if not _user(request).has_perm("customers.import_customers"):
+        raise PermissionDenied("customers.import_customers")
+    response = HttpResponse(importing.build_template(), content_type=exports.XLSX_TYPE)
+    response["Content-Disposition"] = 'attachment; filename="customer-import-template.xlsx"'
+    return response
+
+
+@login_required
+def import_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    if not _user(request).has_perm("customers.import_customers"):
+        raise PermissionDenied("customers.import_customers")
+    job = _import_job_or_404(request, job_id)
+    progress = tasks.progress_of(job.pk)
+    total = progress.get("total") or 0
+    percent = int(100 * progress.get("done", 0) / total) if total else 0
+    context = {"job": job, "progress": progress, "percent": percent}
+    template = (
+        "customers/_import_status.html"
+        if getattr(request, "htmx", False)
+        else ("customers/import_job.html")
+    )
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def import_commit(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Import a file whose dry run found no problem (checked again as it is imported)."""
+    user = _user(request)
+    if not user.has_perm("customers.import_customers"):
+        raise PermissionDenied("customers.import_customers")
+    checked = _import_job_or_404(request, job_id)
+    if not (checked.dry_run and checked.ok):
+        messages.error(request, _("Only a checked file without problems can be imported."))
+        return redirect("customers:import_job", job_id=checked.pk)
+    job = ImportJob.objects.create(
+        created_by=user, original_name=checked.original_name, dry_run=False, file=checked.file.name
+    )
+    tasks.import_job_run.enqueue(job.pk)
+    return redirect("customers:import_job", job_id=job.pk)

@@ -64,6 +64,12 @@ SECTIONS: tuple[NavSection, ...] = (
                 _perm("customers.add_customer"),
             ),
             NavItem(
+                _("Import"),
+                "customers:import",
+                "box-arrow-in-down",
+                _perm("customers.import_customers"),
+            ),
+            NavItem(
                 _("Duplicates"),
                 "customers:duplicates",
                 "union",

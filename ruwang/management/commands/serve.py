@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 from typing import Any
 
@@ -12,12 +14,18 @@ from ruwang.management.commands.demo import print_logins
 
 
 class Command(BaseCommand):
-    help = "Serve the application with gunicorn (production-grade; static files by WhiteNoise)."
+    help = (
+        "Serve the whole application: gunicorn web processes (static files by WhiteNoise) and "
+        "the background worker, until interrupted."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default=os.environ.get("RUWANG_BIND", "127.0.0.1:8000"))
         parser.add_argument(
             "--workers", type=int, default=int(os.environ.get("RUWANG_WEB_WORKERS", "2"))
+        )
+        parser.add_argument(
+            "--no-worker", action="store_true", help="do not start the background worker"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -28,11 +36,10 @@ class Command(BaseCommand):
             if logins:
                 print_logins(self.stdout.write, logins)
         self.stdout.flush()
-        gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-        os.execv(  # noqa: S606 - replaces this process with gunicorn from the same venv
-            gunicorn,
+        bin_dir = os.path.dirname(sys.executable)
+        commands = [
             [
-                gunicorn,
+                os.path.join(bin_dir, "gunicorn"),
                 "ruwang.wsgi:application",
                 "--bind",
                 bind,
@@ -44,5 +51,33 @@ class Command(BaseCommand):
                 "-",
                 "--timeout",
                 "60",
-            ],
-        )
+            ]
+        ]
+        if not options["no_worker"]:
+            commands.append([os.path.join(bin_dir, "ruwang"), "db_worker"])
+        # Our own executables from the same virtualenv, no shell involved.
+        processes = [subprocess.Popen(command) for command in commands]  # noqa: S603
+        try:
+            while all(p.poll() is None for p in processes):
+                try:
+                    processes[0].wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    continue
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        failed = [
+            name
+            for name, p in zip(("web", "worker"), processes, strict=False)
+            if p.returncode not in (0, -signal.SIGTERM, None)
+        ]
+        if failed:
+            self.stderr.write(f"stopped: {', '.join(failed)} exited with an error")
