@@ -118,23 +118,25 @@ SECTIONS: tuple[NavSection, ...] = (
 def visible_sections(user: Any, current_path: str = "") -> list[dict[str, Any]]:
     sections = []
     for section in SECTIONS:
-        items = []
-        for item in section.items:
-            if item.allowed(user):
-                url = reverse(item.url_name)
-                items.append(
-                    {
-                        "label": item.label,
-                        "url": url,
-                        "icon": item.icon,
-                        "active": current_path == url
-                        or (url != "/" and current_path.startswith(url)),
-                    }
-                )
+        items = [
+            {"label": item.label, "url": reverse(item.url_name), "icon": item.icon, "active": False}
+            for item in section.items
+            if item.allowed(user)
+        ]
         if items:
             sections.append(
                 {"key": section.key, "label": section.label, "icon": section.icon, "items": items}
             )
+    # The active item is the longest menu URL the current page lives under.
+    matches = [
+        item
+        for section in sections
+        for item in section["items"]
+        if current_path == item["url"]
+        or (item["url"] != "/" and current_path.startswith(item["url"]))
+    ]
+    if matches:
+        max(matches, key=lambda item: len(item["url"]))["active"] = True
     return sections
 
 

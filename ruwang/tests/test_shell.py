@@ -127,3 +127,15 @@ class BrowserLanguageTests(PersonaTestCase):
         assert "登录" in client.get("/accounts/login/").content.decode()
         client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
         assert "Sign in" in client.get("/accounts/login/").content.decode()
+
+
+class ActiveMenuTests(PersonaTestCase):
+    def test_only_the_most_specific_menu_item_is_active(self):
+        response = self.client_as("market_manager").get("/customers/import/")
+        active = [
+            str(i["label"])
+            for s in response.context["nav_sections"]
+            for i in s["items"]
+            if i["active"]
+        ]
+        assert active == ["批量导入"]
