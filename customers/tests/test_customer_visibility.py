@@ -99,3 +99,45 @@ class CustomerPageAccessTests(PersonaTestCase):
             status = self.client_as(persona).get(url).status_code
             expected = 200 if persona in global_viewers else 404
             assert status == expected, (persona, status)
+
+
+class EditPageAccessTests(PersonaTestCase):
+    """Editing pages: those who may change customers and see this one; 404 for those who
+    cannot see it; 403 for those who see it but may not change it."""
+
+    EDITORS = {"engineer", "technical", "agent"}  # global view + change permission
+    READ_ONLY = {"director", "monitoring", "netadmin"}  # global view only
+    HIDDEN = {
+        "market",
+        "market_manager",
+        "account_manager",
+        "supervisor",
+        "procurement",
+        "sysadmin",
+        "auditor",
+        "outsider",
+    }
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        from customers import services
+        from customers.tests.factories import make_contact
+
+        cls.customer = make_customer("编辑权限客户", make_regions()["360102"])
+        cls.contact = make_contact(cls.customer, name="赵四")
+        cls.site = services.site_save(actor=None, customer=cls.customer, data={"name": "主楼"})
+
+    def test_who_may_open_each_editing_page(self):
+        pk = self.customer.pk
+        for url in (
+            f"/customers/{pk}/edit/",
+            f"/customers/{pk}/contacts/new/",
+            f"/customers/{pk}/contacts/{self.contact.pk}/",
+            f"/customers/{pk}/contacts/{self.contact.pk}/privacy/",
+            f"/customers/{pk}/sites/new/",
+            f"/customers/{pk}/sites/{self.site.pk}/",
+            f"/customers/{pk}/sites/{self.site.pk}/floors/new/",
+            f"/customers/{pk}/documents/new/",
+        ):
+            self.assert_access(url, allowed=self.EDITORS, not_found=self.HIDDEN)
