@@ -20,6 +20,20 @@ def _served_region_ids(user: User) -> list[int]:
     return list(user.regions.values_list("id", flat=True))
 
 
+def region_subtree_ids(region_ids: list[int]) -> list[int]:
+    """The given regions and every region below them (a province, its cities and districts).
+
+    Resolved on the small region table first, so the customer query is a plain
+    `region_id IN (...)` that its index answers."""
+    if not region_ids:
+        return []
+    return list(
+        Region.objects.filter(
+            Q(id__in=region_ids) | Q(parent_id__in=region_ids) | Q(parent__parent_id__in=region_ids)
+        ).values_list("id", flat=True)
+    )
+
+
 def visibility_condition(user: User) -> Q | None:
     """None: every customer. Otherwise the rows this user may see."""
     if user.has_perm("customers.view_all_customers"):
@@ -27,14 +41,10 @@ def visibility_condition(user: User) -> Q | None:
     if not user.has_perm("customers.view_customer"):
         return Q(pk__in=[])
     condition = Q(owner=user)
-    region_ids = _served_region_ids(user)
+    region_ids = region_subtree_ids(_served_region_ids(user))
     if region_ids:
-        # A served region may be a province, a city or a district: match its whole subtree.
-        condition |= (
-            Q(region_id__in=region_ids)
-            | Q(region__parent_id__in=region_ids)
-            | Q(region__parent__parent_id__in=region_ids)
-        )
+        # A served region may be a province, a city or a district: its whole subtree counts.
+        condition |= Q(region_id__in=region_ids)
     territory_ids = list(user.territories.values_list("id", flat=True))
     if territory_ids:
         condition |= Q(
@@ -82,8 +92,7 @@ SORTS: dict[str, tuple[str, bool]] = {
 def customer_list(user: User, filters: CustomerFilters) -> QuerySet[Customer]:
     qs = customers_visible_to(user)
     if filters.region is not None:
-        r = filters.region.pk
-        qs = qs.filter(Q(region_id=r) | Q(region__parent_id=r) | Q(region__parent__parent_id=r))
+        qs = qs.filter(region_id__in=region_subtree_ids([filters.region.pk]))
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.category:
