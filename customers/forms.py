@@ -86,6 +86,8 @@ class CustomerFilterForm(forms.Form):
             }
         ),
     )
+    # Validated against the region table; the page renders the options itself
+    # (selectors.region_filter_options) because thousands of widget options render slowly.
     region = forms.ModelChoiceField(
         label=_("Region"),
         required=False,
@@ -117,14 +119,6 @@ class CustomerFilterForm(forms.Form):
             ("-updated", _("Recently updated")),
         ],
     )
-
-    def __init__(self, *args: Any, region_queryset: Any = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        region = self.fields["region"]
-        assert isinstance(region, forms.ModelChoiceField)
-        if region_queryset is not None:
-            region.queryset = region_queryset
-        region.label_from_instance = lambda r: r.full_name  # type: ignore[method-assign,assignment]
 
 
 class StatusForm(forms.Form):

@@ -77,63 +77,62 @@ def search_fields(
     )
 
 
-def _gram_match(column: str, grams: list[str]) -> Q:
-    """Rows whose `column` holds every gram, answered by the column's index."""
-    # `column` is one of GRAM_COLUMNS (never user input); the grams are bound parameters.
-    if column not in GRAM_COLUMNS:
-        raise ValueError(column)
+def _gram_match(alternatives: list[tuple[str, list[str]]]) -> Q:
+    """Rows holding every gram of at least one (column, grams) alternative, in ONE index
+    lookup: the planner then drives the query from the index instead of scanning customers."""
+    # Columns are from GRAM_COLUMNS (never user input); the grams are bound parameters.
+    if any(column not in GRAM_COLUMNS for column, _grams in alternatives):
+        raise ValueError(alternatives)
     if connection.vendor == "postgresql":
-        where = f"string_to_array({column}, ' ') @> %s::text[]"
+        where = " OR ".join(
+            f"string_to_array({column}, ' ') @> %s::text[]" for column, _grams in alternatives
+        )
         sql = "SELECT id FROM customers_customer WHERE " + where  # noqa: S608
-        return Q(id__in=RawSQL(sql, (grams,)))  # noqa: S611
-    terms = " AND ".join('"' + g.replace('"', "") + '"' for g in grams)
+        return Q(id__in=RawSQL(sql, tuple(grams for _column, grams in alternatives)))  # noqa: S611
+    expression = " OR ".join(
+        f"{column} : ({' AND '.join(chr(34) + g.replace(chr(34), '') + chr(34) for g in grams)})"
+        for column, grams in alternatives
+    )
     sql = "SELECT rowid FROM customers_search WHERE customers_search MATCH %s"
-    return Q(id__in=RawSQL(sql, (f"{column} : ({terms})",)))  # noqa: S611
+    return Q(id__in=RawSQL(sql, (expression,)))  # noqa: S611
 
 
 def search_condition(query: str) -> Q | None:
-    """The filter for one search box entry; None when the entry has nothing to search for."""
+    """The filter for one search box entry; None when the entry has nothing to search for.
+
+    Candidates come from the n-gram index; each is then checked against the real text, so a
+    row is returned only when the entry is a substring of its name, pinyin, initials, phones
+    or credit code."""
     text = normalise(query)
     if not text:
         return None
-    conditions: list[Q] = []
-    if _CJK.search(text) or not text.isascii():
+    alternatives: list[tuple[str, list[str]]] = []
+    checks: list[Q] = []
+    if len(text) >= 2:
+        alternatives.append(("grams_name", ngrams(text, 2)))
+        checks += [Q(name__icontains=text), Q(short_name__icontains=text)]
+    if text.isascii() and text.isalpha():
         if len(text) >= 2:
-            conditions.append(
-                _gram_match("grams_name", ngrams(text, 2))
-                & (Q(name__icontains=text) | Q(short_name__icontains=text))
-            )
-        else:
-            conditions.append(Q(name__contains=text) | Q(short_name__contains=text))
-    else:
-        if len(text) >= 2:
-            conditions.append(
-                _gram_match("grams_name", ngrams(text, 2))
-                & (Q(name__icontains=text) | Q(short_name__icontains=text))
-            )
-        if text.isalpha():
-            if len(text) >= 2:
-                conditions.append(
-                    _gram_match("grams_initials", ngrams(text, 2)) & Q(initials__contains=text)
-                )
-            if len(text) >= 3:
-                conditions.append(
-                    _gram_match("grams_pinyin", ngrams(text, 3)) & Q(pinyin__contains=text)
-                )
-        if any(c.isdigit() for c in text) and len(text) >= 4:
-            conditions.append(
-                _gram_match("grams_digits", ngrams(text, 4))
-                & (Q(phones__contains=text) | Q(credit_code__icontains=text))
-            )
-        elif text.isdigit():
+            alternatives.append(("grams_initials", ngrams(text, 2)))
+            checks.append(Q(initials__contains=text))
+        if len(text) >= 3:
+            alternatives.append(("grams_pinyin", ngrams(text, 3)))
+            checks.append(Q(pinyin__contains=text))
+    if text.isascii() and any(c.isdigit() for c in text) and len(text) >= 4:
+        alternatives.append(("grams_digits", ngrams(text, 4)))
+        checks += [Q(phones__contains=text), Q(credit_code__icontains=text)]
+    if not alternatives:
+        if len(text) == 1 and not text.isascii():
+            # One Chinese character: no bigram to look up; a plain scan, newest first.
+            return Q(name__contains=text) | Q(short_name__contains=text)
+        if text.isdigit():
             # Fewer than four digits: too common to be useful, match whole phone endings only.
-            conditions.append(Q(phones__endswith=text))
-    if not conditions:
+            return Q(phones__endswith=text)
         return None
-    combined = conditions[0]
-    for extra in conditions[1:]:
-        combined |= extra
-    return combined
+    verify = checks[0]
+    for check in checks[1:]:
+        verify |= check
+    return _gram_match(alternatives) & verify
 
 
 def apply_search(qs: QuerySet, query: str) -> QuerySet:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from accounts.models import Region, User
+from accounts.models import Region, RegionLevel, User
 from customers import search
 from customers.models import Contact, Customer, Document, DocumentVersion, Floor, Site
 
@@ -65,6 +65,29 @@ def customers_visible_to(user: User) -> QuerySet[Customer]:
 
 def customer_visible(user: User, customer: Customer) -> bool:
     return customers_visible_to(user).filter(pk=customer.pk).exists()
+
+
+def region_filter_options() -> list[tuple[int, str, str]]:
+    """(id, label, level) of the cities and districts that have customers, by code; cached
+    for five minutes (one indexed EXISTS probe per district to build)."""
+    from django.core.cache import cache
+    from django.db.models import Exists, OuterRef
+
+    cached: list[tuple[int, str, str]] | None = cache.get("customers:region-options")
+    if cached is not None:
+        return cached
+    districts = Region.objects.filter(level=RegionLevel.DISTRICT).filter(
+        Exists(Customer.objects.filter(region_id=OuterRef("pk")))
+    )
+    rows = list(
+        Region.objects.filter(
+            Q(id__in=districts.values("id")) | Q(id__in=districts.values("parent_id"))
+        )
+        .order_by("code")
+        .values_list("id", "full_name", "level")
+    )
+    cache.set("customers:region-options", rows, 300)
+    return rows
 
 
 @dataclass(frozen=True)

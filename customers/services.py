@@ -81,6 +81,13 @@ def refresh_search(customer: Customer) -> None:
         Customer.objects.filter(pk=customer.pk).update(**changed)
 
 
+def _forget_region_options() -> None:
+    """A customer in a new district must show up in the list's region filter at once."""
+    from django.core.cache import cache
+
+    cache.delete_many(["customers:region-options", "customers:region-options-html"])
+
+
 def _clean_customer(customer: Customer) -> None:
     errors: dict[str, list[str]] = {}
     customer.credit_code = (customer.credit_code or "").strip().upper() or None
@@ -124,6 +131,7 @@ def customer_create(
     _set_search_fields(customer, phones=[])  # a new customer has no contacts yet
     with transaction.atomic():
         customer.save()
+        transaction.on_commit(_forget_region_options)
         customer.tags.set(list(tags))
         audit_record(
             actor=actor,
@@ -156,6 +164,8 @@ def customer_update(
         if tags is not None:
             customer.tags.set(list(tags))
         refresh_search(customer)
+        if "region" in data:
+            transaction.on_commit(_forget_region_options)
         changes = changes_between(before, field_values(customer, (*CUSTOMER_FIELDS, "tags")))
         if changes:
             audit_record(actor=actor, action="customer.update", obj=customer, changes=changes)
