@@ -116,9 +116,9 @@ SECTIONS: tuple[NavSection, ...] = (
 
 
 def visible_sections(user: Any, current_path: str = "") -> list[dict[str, Any]]:
-    sections = []
+    sections: list[dict[str, Any]] = []
     for section in SECTIONS:
-        items = [
+        items: list[dict[str, Any]] = [
             {"label": item.label, "url": reverse(item.url_name), "icon": item.icon, "active": False}
             for item in section.items
             if item.allowed(user)
