@@ -47,6 +47,14 @@ def _customer_or_404(request: HttpRequest, pk: int) -> Customer:
         raise Http404 from exc
 
 
+def _changeable_customer(request: HttpRequest, pk: int) -> Customer:
+    """The customer to edit: 404 when the user may not see it, 403 when they may not edit."""
+    customer = _customer_or_404(request, pk)
+    if not _user(request).has_perm("customers.change_customer"):
+        raise PermissionDenied("customers.change_customer")
+    return customer
+
+
 def _apply_errors(form: BaseForm, exc: ValidationError) -> None:
     if hasattr(exc, "error_dict"):
         for field_name, errors in exc.message_dict.items():
@@ -131,9 +139,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    customer = _customer_or_404(request, pk)
-    if not user.has_perm("customers.change_customer"):
-        raise PermissionDenied("customers.change_customer")
+    customer = _changeable_customer(request, pk)
     form = CustomerForm(request.POST or None, instance=customer)
     if request.method == "POST" and form.is_valid():
         try:
@@ -208,9 +214,7 @@ def customer_status(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def contact_edit(request: HttpRequest, pk: int, contact_pk: int | None = None) -> HttpResponse:
     user = _user(request)
-    customer = _customer_or_404(request, pk)
-    if not user.has_perm("customers.change_customer"):
-        raise PermissionDenied("customers.change_customer")
+    customer = _changeable_customer(request, pk)
     contact = customer.contacts.filter(pk=contact_pk).first() if contact_pk else None
     if contact_pk and contact is None:
         raise Http404
@@ -236,9 +240,7 @@ def contact_edit(request: HttpRequest, pk: int, contact_pk: int | None = None) -
 def contact_privacy(request: HttpRequest, pk: int, contact_pk: int) -> HttpResponse:
     """Consent records and the (encrypted) ID number of one contact."""
     user = _user(request)
-    customer = _customer_or_404(request, pk)
-    if not user.has_perm("customers.change_customer"):
-        raise PermissionDenied("customers.change_customer")
+    customer = _changeable_customer(request, pk)
     contact = customer.contacts.filter(pk=contact_pk).first()
     if contact is None:
         raise Http404
@@ -289,9 +291,7 @@ def contact_reveal(request: HttpRequest, pk: int, contact_pk: int, field: str) -
 @login_required
 def site_edit(request: HttpRequest, pk: int, site_pk: int | None = None) -> HttpResponse:
     user = _user(request)
-    customer = _customer_or_404(request, pk)
-    if not user.has_perm("customers.change_customer"):
-        raise PermissionDenied("customers.change_customer")
+    customer = _changeable_customer(request, pk)
     site = customer.sites.filter(pk=site_pk).first() if site_pk else None
     if site_pk and site is None:
         raise Http404
@@ -312,9 +312,7 @@ def site_edit(request: HttpRequest, pk: int, site_pk: int | None = None) -> Http
 @login_required
 def floor_add(request: HttpRequest, pk: int, site_pk: int) -> HttpResponse:
     user = _user(request)
-    customer = _customer_or_404(request, pk)
-    if not user.has_perm("customers.change_customer"):
-        raise PermissionDenied("customers.change_customer")
+    customer = _changeable_customer(request, pk)
     site: Site | None = customer.sites.filter(pk=site_pk).first()
     if site is None:
         raise Http404
@@ -345,9 +343,7 @@ def floor_add(request: HttpRequest, pk: int, site_pk: int) -> HttpResponse:
 @login_required
 def document_add(request: HttpRequest, pk: int, document_pk: int | None = None) -> HttpResponse:
     user = _user(request)
-    customer = _customer_or_404(request, pk)
-    if not user.has_perm("customers.change_customer"):
-        raise PermissionDenied("customers.change_customer")
+    customer = _changeable_customer(request, pk)
     document = customer.documents.filter(pk=document_pk).first() if document_pk else None
     if document_pk and document is None:
         raise Http404
