@@ -123,6 +123,9 @@ class Customer(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="merged_from",
+        # Nearly every row is NULL: a full index would tempt SQLite's planner into reading it
+        # for `merged_into IS NULL`; the partial index below serves "merged into X" lookups.
+        db_index=False,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -167,6 +170,11 @@ class Customer(models.Model):
             models.Index(fields=["owner", "-id"], name="customer_owner_id"),
             models.Index(fields=["department", "-id"], name="customer_department_id"),
             models.Index(fields=["category", "-id"], name="customer_category_id"),
+            models.Index(
+                fields=["merged_into"],
+                condition=models.Q(merged_into__isnull=False),
+                name="customer_merged_into",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -190,3 +190,31 @@ POSTGRES_CREATE = [
     for col in GRAM_COLUMNS
 ]
 POSTGRES_DROP = [f"DROP INDEX IF EXISTS customer_{col}" for col in GRAM_COLUMNS]
+
+SQLITE_TRIGGERS = ("customers_search_ai", "customers_search_ad", "customers_search_au")
+
+
+def ensure_sqlite_search_objects(using: str = "default") -> bool:
+    """Recreate the FTS table and triggers if missing; returns True when it had to."""
+    from django.db import connections
+
+    conn = connections[using]
+    if conn.vendor != "sqlite":
+        return False
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE name LIKE 'customers_search%%' "
+            "AND type IN ('table', 'trigger')"
+        )
+        present = {row[0] for row in cursor.fetchall()}
+        if "customers_customer" not in conn.introspection.table_names(cursor):
+            return False
+        if {"customers_search", *SQLITE_TRIGGERS} <= present:
+            return False
+        if "customers_search" not in present:
+            cursor.execute(SQLITE_CREATE[0])
+        for statement, name in zip(SQLITE_CREATE[1:], SQLITE_TRIGGERS, strict=True):
+            if name not in present:
+                cursor.execute(statement)
+        cursor.execute("INSERT INTO customers_search(customers_search) VALUES ('rebuild')")
+    return True

@@ -47,9 +47,11 @@ def visibility_condition(user: User) -> Q | None:
         condition |= Q(region_id__in=region_ids)
     territory_ids = list(user.territories.values_list("id", flat=True))
     if territory_ids:
-        condition |= Q(
-            region_id__in=Region.objects.filter(territories__id__in=territory_ids).values("id")
+        # A list, not a subquery: PostgreSQL can then OR the owner and region indexes.
+        districts = Region.objects.filter(territories__id__in=territory_ids).values_list(
+            "id", flat=True
         )
+        condition |= Q(region_id__in=sorted(set(districts)))
     if user.department_id and user.has_role(*DEPARTMENT_SCOPE_ROLES):
         condition |= Q(department_id=user.department_id)
     return condition
@@ -157,9 +159,12 @@ def _after(sort: str, cursor: str) -> Q | None:
 def customer_page(
     qs: QuerySet[Customer], sort: str = "-id", cursor: str = "", size: int = 50
 ) -> Page:
-    """One page plus a capped count: never more than LIST_CAP rows are counted."""
-    counted = qs.order_by().values("pk")[: LIST_CAP + 1].count()
-    label = f"{LIST_CAP:,}+" if counted > LIST_CAP else f"{counted:,}"
+    """One page plus, on the first page only, a capped count (never more than LIST_CAP rows
+    are counted); later pages ("More") do not show the count, so they do not pay for it."""
+    label = ""
+    if not cursor:
+        counted = qs.order_by().values("pk")[: LIST_CAP + 1].count()
+        label = f"{LIST_CAP:,}+" if counted > LIST_CAP else f"{counted:,}"
     after = _after(sort, cursor) if cursor else None
     if after is not None:
         qs = qs.filter(after)

@@ -94,3 +94,18 @@ class PostgresPlanTests(PersonaTestCase):
             plan = "\n".join(row[0] for row in cursor.fetchall())
             cursor.execute("SET enable_seqscan = on")
         assert "customer_grams_name" in plan, plan
+
+
+class SqliteSearchRepairTests(PersonaTestCase):
+    def test_search_triggers_come_back_after_a_table_rebuild(self):
+        if connection.vendor != "sqlite":
+            pytest.skip("only SQLite keeps the search index in triggers")
+        from customers.search import ensure_sqlite_search_objects
+
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER customers_search_ai")  # what ALTER TABLE rebuilds do
+        assert ensure_sqlite_search_objects() is True
+        make_customer("欧阳修文具店", make_regions()["360102"])
+        names = {c.name for c in customer_list(self.users["director"], CustomerFilters(q="欧阳"))}
+        assert names == {"欧阳修文具店"}
+        assert ensure_sqlite_search_objects() is False
