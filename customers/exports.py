@@ -27,7 +27,7 @@ def customers_xlsx(rows: Iterable[Customer], *, reveal: bool) -> tuple[bytes, in
     sheet = workbook.create_sheet(_("Customers"))
     sheet.append(
         [
-            _("Name"),
+            _("Customer name"),
             _("Short name"),
             _("Kind"),
             _("Category"),

@@ -33,7 +33,7 @@ from customers.forms import (
 )
 from customers.models import Contact, Customer, DocumentVersion, ImportJob, Site
 from ruwang.lib import files
-from ruwang.lib.masking import mask_id_number, mask_phone
+from ruwang.lib.masking import mask_phone
 
 
 def _user(request: HttpRequest) -> User:
@@ -161,7 +161,8 @@ def _masked_contacts(user: User, contacts: list[Contact]) -> list[dict[str, Any]
             "contact": c,
             "mobile": mask_phone(c.mobile) if c.mobile else "",
             "landline": mask_phone(c.landline) if c.landline else "",
-            "id_number": (mask_id_number("X" * 14 + c.id_number_last4) if c.has_id_number else ""),
+            # Only the last four characters are kept in clear: show those.
+            "id_number": "*" * 14 + c.id_number_last4 if c.has_id_number else "",
             "can_reveal": can_reveal,
             "consent": next(iter(c.consents.all()), None),
         }

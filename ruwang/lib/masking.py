@@ -28,13 +28,6 @@ def mask_email(value: str) -> str:
     return (local[:1] or "") + "***@" + domain
 
 
-def mask_id_number(value: str) -> str:
-    # GB 11643: keep the region prefix and the check digit, hide birth date and sequence.
-    if len(value) == 18:
-        return value[:3] + "*" * 11 + value[-4:]
-    return MASK
-
-
 _PHONE_RE = re.compile(r"^\+?\d[\d\- ]{6,}$")
 
 
