@@ -393,16 +393,6 @@ def lockout_clear(*, actor: User, username: str) -> int:
     return count
 
 
-def settings_summary() -> dict[str, Any]:
-    return {
-        "password_min_length": settings.PASSWORD_MIN_LENGTH,
-        "password_max_age_days": settings.PASSWORD_MAX_AGE_DAYS,
-        "lockout_after": settings.LOGIN_FAILURE_LIMIT,
-        "lockout_minutes": settings.LOGIN_LOCKOUT_MINUTES,
-        "idle_minutes": settings.SESSION_IDLE_MINUTES,
-    }
-
-
 # --- two-factor authentication ---------------------------------------------------------------
 
 

@@ -64,7 +64,3 @@ def object_history(obj_type: str, obj_id: str, limit: int = 200) -> list[AuditEn
     return list(
         AuditEntry.objects.filter(object_type=obj_type, object_id=obj_id).order_by("-id")[:limit]
     )
-
-
-def distinct_actions() -> list[str]:
-    return sorted(AuditEntry.objects.order_by().values_list("action", flat=True).distinct()[:500])

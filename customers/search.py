@@ -21,6 +21,9 @@ from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 from pypinyin import Style, lazy_pinyin
 
+from ruwang.lib.crypto import keyed_hash
+from ruwang.lib.validators import is_valid_id_number
+
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _NON_WORD = re.compile(r"[\s\W_]+", re.UNICODE)
 _DIGITS = re.compile(r"\d+")
@@ -106,6 +109,11 @@ def search_condition(query: str) -> Q | None:
     text = normalise(query)
     if not text:
         return None
+    if len(text) == 18 and is_valid_id_number(text.upper()):
+        # A citizen ID number is stored encrypted: found by exact match on its keyed hash only.
+        from customers.models import Contact
+
+        return Q(id__in=Contact.objects.filter(id_number_hash=keyed_hash(text)).values("customer"))
     alternatives: list[tuple[str, list[str]]] = []
     checks: list[Q] = []
     if len(text) >= 2:
@@ -138,10 +146,6 @@ def search_condition(query: str) -> Q | None:
 def apply_search(qs: QuerySet, query: str) -> QuerySet:
     condition = search_condition(query)
     return qs if condition is None else qs.filter(condition)
-
-
-def highlight_terms(query: str) -> str:
-    return normalise(query)
 
 
 # --- database objects: created by the migration ---------------------------------------------

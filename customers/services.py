@@ -358,10 +358,6 @@ def contact_reveal(*, actor: User, contact: Contact, field: str) -> str:
     return value
 
 
-def contact_find_by_id_number(id_number: str) -> Contact | None:
-    return Contact.objects.filter(id_number_hash=crypto.keyed_hash(id_number)).first()
-
-
 # --- sites and floors -----------------------------------------------------------------------
 
 SITE_FIELDS = (

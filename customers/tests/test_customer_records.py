@@ -133,7 +133,12 @@ class ContactPrivacyTests(PersonaTestCase):
         services.contact_set_id_number(actor=None, contact=self.contact, id_number=number)
         stored = Contact.objects.get(pk=self.contact.pk)
         assert number not in stored.id_number_encrypted
-        assert services.contact_find_by_id_number(number) == stored
+        # the search box finds the customer by the exact ID number, never by a fragment
+        from customers.selectors import CustomerFilters, customer_list
+
+        director = self.users["director"]
+        assert list(customer_list(director, CustomerFilters(q=number))) == [self.customer]
+        assert list(customer_list(director, CustomerFilters(q=number[:-1]))) == []
         assert services.contact_reveal(actor=None, contact=stored, field="id_number") == number
 
     def test_invalid_id_number_is_refused(self):
