@@ -96,13 +96,15 @@ def _clean_customer(customer: Customer) -> None:
             validators.validate_credit_code(customer.credit_code)
         except ValidationError as exc:
             errors["credit_code"] = exc.messages
-        duplicate = Customer.objects.filter(credit_code=customer.credit_code).exclude(
-            pk=customer.pk
+        duplicate = (
+            Customer.objects.filter(credit_code=customer.credit_code)
+            .exclude(pk=customer.pk)
+            .only("name")
+            .first()
         )
-        if duplicate.exists():
+        if duplicate is not None:
             errors.setdefault("credit_code", []).append(
-                _("Another customer already has this credit code: %(name)s")
-                % {"name": duplicate.first()}
+                _("Another customer already has this credit code: %(name)s") % {"name": duplicate}
             )
     if customer.region_id and customer.region.level != RegionLevel.DISTRICT:
         errors["region"] = [_("Choose a district (区/县), not a province or city.")]
