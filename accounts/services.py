@@ -333,6 +333,9 @@ def regions_sync() -> int:
                 region.save()
                 written += 1
         if written:
+            from accounts.widgets import forget_district_options
+
+            transaction.on_commit(forget_district_options)
             audit_record(
                 actor=None,
                 action="region.sync",

@@ -695,8 +695,8 @@ def build_scenarios(args: argparse.Namespace, org: dict[str, Any], user: Any) ->
     ]
     page2 = []
     for status in ["", *statuses]:
-        qs = selectors.customer_list(user, selectors.CustomerFilters(status=status))
-        cursor = selectors.customer_page(qs).next_cursor
+        query = selectors.customer_query(user, selectors.CustomerFilters(status=status))
+        cursor = selectors.customer_page(query).next_cursor
         if cursor:
             page2.append(
                 ({"status": status, "after": cursor} if status else {"after": cursor}, True)

@@ -90,9 +90,7 @@ def list_customers(request: HttpRequest, filters: Query[ListFilters]) -> Custome
         kind=filters.kind,
         sort=filters.sort if filters.sort in selectors.SORTS else "-id",
     )
-    page = selectors.customer_page(
-        selectors.customer_list(user, criteria), criteria.sort, filters.after
-    )
+    page = selectors.customer_page(selectors.customer_query(user, criteria), filters.after)
     return CustomerPageOut(
         results=[CustomerOut.from_customer(c) for c in page.rows],
         next=page.next_cursor,

@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Region, RegionLevel, User
+from accounts.widgets import DistrictSelect
 from customers.models import (
     STATUS_TRANSITIONS,
     ConsentChannel,
@@ -45,7 +46,7 @@ class CustomerForm(forms.ModelForm):
             "source_channel",
             "notes",
         )
-        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3}), "region": DistrictSelect}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,7 +82,7 @@ class CustomerFilterForm(forms.Form):
         required=False,
         widget=forms.TextInput(
             attrs={
-                "placeholder": _("Name, pinyin, initials, phone or credit code"),
+                "placeholder": _("Name, pinyin, initials, phone, credit code or ID number"),
                 "type": "search",
             }
         ),

@@ -34,27 +34,40 @@ def region_subtree_ids(region_ids: list[int]) -> list[int]:
     )
 
 
-def visibility_condition(user: User) -> Q | None:
-    """None: every customer. Otherwise the rows this user may see."""
+def visibility_branches(user: User) -> tuple[Q, ...] | None:
+    """None: every customer. Otherwise the alternatives (OR) by which this user sees a row:
+    own customers, served regions, territory districts, the department's customers."""
     if user.has_perm("customers.view_all_customers"):
         return None
     if not user.has_perm("customers.view_customer"):
-        return Q(pk__in=[])
-    condition = Q(owner=user)
+        return (Q(pk__in=[]),)
+    branches = [Q(owner=user)]
     region_ids = region_subtree_ids(_served_region_ids(user))
-    if region_ids:
-        # A served region may be a province, a city or a district: its whole subtree counts.
-        condition |= Q(region_id__in=region_ids)
     territory_ids = list(user.territories.values_list("id", flat=True))
     if territory_ids:
-        # A list, not a subquery: PostgreSQL can then OR the owner and region indexes.
-        districts = Region.objects.filter(territories__id__in=territory_ids).values_list(
+        region_ids += Region.objects.filter(territories__id__in=territory_ids).values_list(
             "id", flat=True
         )
-        condition |= Q(region_id__in=sorted(set(districts)))
+    if region_ids:
+        # A list, not a subquery: the database can then use the region index (PostgreSQL ORs
+        # it with the owner index). A served region's whole subtree counts.
+        branches.append(Q(region_id__in=sorted(set(region_ids))))
     if user.department_id and user.has_role(*DEPARTMENT_SCOPE_ROLES):
-        condition |= Q(department_id=user.department_id)
+        branches.append(Q(department_id=user.department_id))
+    return tuple(branches)
+
+
+def _any_of(branches: tuple[Q, ...]) -> Q:
+    condition = branches[0]
+    for branch in branches[1:]:
+        condition |= branch
     return condition
+
+
+def visibility_condition(user: User) -> Q | None:
+    """None: every customer. Otherwise the rows this user may see."""
+    branches = visibility_branches(user)
+    return None if branches is None else _any_of(branches)
 
 
 def customers_visible_to(user: User) -> QuerySet[Customer]:
@@ -114,10 +127,64 @@ SORTS: dict[str, tuple[str, bool]] = {
 }
 
 
-def customer_list(user: User, filters: CustomerFilters) -> QuerySet[Customer]:
-    qs = customers_visible_to(user)
+@dataclass(frozen=True)
+class CustomerQuery:
+    """A filtered customer list before visibility is applied, with the user's visibility
+    alternatives kept apart so that a page can be read branch by branch (see customer_page)."""
+
+    base: QuerySet[Customer]  # not merged, filters and search applied; region and visibility not
+    branches: tuple[Q, ...] | None  # None: the user sees every customer
+    sort: str
+    searching: bool
+    region_ids: frozenset[int] | None = None  # the region filter's districts (None: no filter)
+
+    def narrowed_branches(self) -> tuple[Q, ...]:
+        """The visibility branches within the region filter: a served-region branch becomes the
+        intersection of both id lists (two `region_id IN` lists make SQLite's planner pick a
+        worse index), and a branch outside the filter disappears."""
+        assert self.branches is not None
+        if self.region_ids is None:
+            return self.branches
+        narrowed = []
+        for branch in self.branches:
+            if len(branch.children) == 1 and not branch.negated:
+                child = branch.children[0]
+                if isinstance(child, tuple) and child[0] == "region_id__in":
+                    ids = sorted(set(child[1]) & self.region_ids)
+                    if ids:
+                        narrowed.append(Q(region_id__in=ids))
+                    continue
+            narrowed.append(branch & Q(region_id__in=sorted(self.region_ids)))
+        return tuple(narrowed)
+
+    def filtered(self) -> QuerySet[Customer]:
+        """The base with the region filter, for users who see every customer."""
+        if self.region_ids is None:
+            return self.base
+        return self.base.filter(region_id__in=sorted(self.region_ids))
+
+    @property
+    def queryset(self) -> QuerySet[Customer]:
+        if self.branches is None:
+            qs = self.filtered()
+        else:
+            branches = self.narrowed_branches()
+            qs = self.base.filter(_any_of(branches)) if branches else self.base.none()
+        return qs.select_related("region", "owner").order_by(*_ordering(self.sort))
+
+
+def _ordering(sort: str) -> list[str]:
+    field_name, descending = SORTS.get(sort, SORTS["-id"])
+    if field_name == "id":
+        return ["-id" if descending else "id"]
+    return [f"-{field_name}", "-id"] if descending else [field_name, "id"]
+
+
+def customer_query(user: User, filters: CustomerFilters) -> CustomerQuery:
+    qs = Customer.objects.filter(merged_into__isnull=True)
+    region_ids = None
     if filters.region is not None:
-        qs = qs.filter(region_id__in=region_subtree_ids([filters.region.pk]))
+        region_ids = frozenset(region_subtree_ids([filters.region.pk]))
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.category:
@@ -128,13 +195,21 @@ def customer_list(user: User, filters: CustomerFilters) -> QuerySet[Customer]:
         qs = qs.filter(owner=filters.owner)
     if filters.tag:
         qs = qs.filter(tags__name=filters.tag)
-    if filters.q:
+    searching = bool(filters.q.strip())
+    if searching:
         qs = search.apply_search(qs, filters.q)
-    field_name, descending = SORTS.get(filters.sort, SORTS["-id"])
-    order = [f"-{field_name}", "-id"] if descending else [field_name, "id"]
-    if field_name == "id":
-        order = order[:1]
-    return qs.select_related("region", "owner").order_by(*order)
+    sort = filters.sort if filters.sort in SORTS else "-id"
+    return CustomerQuery(
+        base=qs,
+        branches=visibility_branches(user),
+        sort=sort,
+        searching=searching,
+        region_ids=region_ids,
+    )
+
+
+def customer_list(user: User, filters: CustomerFilters) -> QuerySet[Customer]:
+    return customer_query(user, filters).queryset
 
 
 @dataclass
@@ -156,23 +231,56 @@ def _after(sort: str, cursor: str) -> Q | None:
     return Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"id__{op}": int(raw_id)})
 
 
-def customer_page(
-    qs: QuerySet[Customer], sort: str = "-id", cursor: str = "", size: int = 50
-) -> Page:
+def _rows_by_branch(query: CustomerQuery, after: Q | None, limit: int) -> list[Customer]:
+    """The first `limit` visible rows, read one visibility branch at a time.
+
+    `owner = me OR region_id IN (…)` ordered by id makes both databases collect every
+    visible row and sort it (tens of thousands for an account manager); each branch alone
+    walks its own `(column, -id)` index and stops after `limit` rows. The branches' first
+    rows are merged here (ids and sort keys only), then the page is loaded by primary key."""
+    assert query.branches is not None
+    field_name, descending = SORTS[query.sort]
+    order = _ordering(query.sort)
+    keys: dict[int, tuple[Any, int]] = {}
+    for branch in query.narrowed_branches():
+        qs = query.base.filter(branch)
+        if after is not None:
+            qs = qs.filter(after)
+        for pk, value in qs.order_by(*order).values_list("id", field_name)[:limit]:
+            keys[pk] = (value, pk)
+    chosen = sorted(keys, key=keys.__getitem__, reverse=descending)[:limit]
+    by_id = Customer.objects.select_related("region", "owner").in_bulk(chosen)
+    return [by_id[pk] for pk in chosen]
+
+
+# Sorts whose keys compare the same in Python and in both databases (names do not: collations).
+_BRANCH_SORT_FIELDS = ("id", "updated_at")
+
+
+def customer_page(query: CustomerQuery, cursor: str = "", size: int = 50) -> Page:
     """One page plus, on the first page only, a capped count (never more than LIST_CAP rows
     are counted); later pages ("More") do not show the count, so they do not pay for it."""
+    sort = query.sort
+    qs = query.queryset
     label = ""
     if not cursor:
         counted = qs.order_by().values("pk")[: LIST_CAP + 1].count()
         label = f"{LIST_CAP:,}+" if counted > LIST_CAP else f"{counted:,}"
     after = _after(sort, cursor) if cursor else None
-    if after is not None:
-        qs = qs.filter(after)
-    rows = list(qs[: size + 1])
+    by_branch = (
+        query.branches is not None
+        and len(query.narrowed_branches()) > 1
+        and not query.searching  # a search's candidate list would be built once per branch
+        and SORTS[sort][0] in _BRANCH_SORT_FIELDS
+    )
+    if by_branch:
+        rows = _rows_by_branch(query, after, size + 1)
+    else:
+        rows = list((qs.filter(after) if after is not None else qs)[: size + 1])
     next_cursor = None
     if len(rows) > size:
         last = rows[size - 1]
-        field_name, _desc = SORTS.get(sort, SORTS["-id"])
+        field_name, _desc = SORTS[sort]
         value = getattr(last, field_name)
         value = value.isoformat() if hasattr(value, "isoformat") else value
         next_cursor = f"{value}|{last.pk}"

@@ -93,8 +93,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     filters = selectors.CustomerFilters()
     if form.is_bound and form.is_valid():
         filters = selectors.CustomerFilters(**{k: v for k, v in form.cleaned_data.items() if v})
-    qs = selectors.customer_list(user, filters)
-    page = selectors.customer_page(qs, filters.sort, request.GET.get("after", ""))
+    page = selectors.customer_page(
+        selectors.customer_query(user, filters), request.GET.get("after", "")
+    )
     query = request.GET.copy()
     query.pop("after", None)
     context = {
@@ -186,6 +187,12 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "status_form": StatusForm(current=customer.status) if can_change else None,
         "image_extensions": files.IMAGE_EXTENSIONS,
     }
+    if user.has_perm("workflow.view_case"):
+        from workflow import selectors as workflow_selectors
+
+        context["cases"] = workflow_selectors.customer_cases(user, customer.pk)
+        if user.has_perm("workflow.add_case"):
+            context["processes"] = workflow_selectors.startable_processes()
     return render(request, "customers/detail.html", context)
 
 
