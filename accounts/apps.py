@@ -5,9 +5,15 @@ from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
-def _sync_roles(sender: AppConfig, **kwargs: Any) -> None:
+def _sync_roles(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    from django.db import connections
+
     from accounts.services import roles_sync
 
+    # `migrate accounts` on a fresh database runs before the audit table exists; the next full
+    # migrate (post_migrate fires on every run) syncs the roles then.
+    if "audit_auditentry" not in connections[using].introspection.table_names():
+        return
     roles_sync()
 
 

@@ -55,65 +55,91 @@ CUSTOMER_MANAGE = (
     "customers.merge_customers",
 )
 
+# Processes (作业指导书 run as BPMN). Everyone who works tasks sees cases (of the customers they
+# may see) and may start them; managers reassign tasks and hold/resume/cancel any case.
+WORKFLOW_WORK = ("workflow.view_case", "workflow.add_case")
+WORKFLOW_MANAGE = (*WORKFLOW_WORK, "workflow.change_case", "workflow.reassign_task")
+PROCESS_ADMIN = (
+    "workflow.view_processdefinition",
+    "workflow.change_processdefinition",
+    "workflow.publish_processdefinition",
+    *(
+        f"workflow.{action}_{model}"
+        for model in ("calendarday", "calendaryear", "workinghourssetting", "robotwebhook")
+        for action in ("add", "change", "delete", "view")
+    ),
+)
+
 ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
-        "market_staff", "市场专员", _("Market staff"), permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT)
+        "market_staff",
+        "市场专员",
+        _("Market staff"),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT, *WORKFLOW_WORK),
     ),
     RoleSpec(
         "market_manager",
         "市场经理",
         _("Market manager"),
-        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE, *WORKFLOW_MANAGE),
     ),
     RoleSpec(
         "operations_director",
         "运行总监",
         _("Operations director"),
-        permissions=(*CUSTOMER_VIEW_ALL, "customers.export_customers"),
+        permissions=(*CUSTOMER_VIEW_ALL, "customers.export_customers", *WORKFLOW_MANAGE),
     ),
     RoleSpec(
         "engineer",
         "工程师",
         _("Engineer"),
-        permissions=(*CUSTOMER_VIEW_ALL, "customers.change_customer"),
+        permissions=(*CUSTOMER_VIEW_ALL, "customers.change_customer", *WORKFLOW_WORK),
     ),
     RoleSpec(
         "technical_staff",
         "技术员",
         _("Technical staff"),
-        permissions=(*CUSTOMER_VIEW_ALL, "customers.change_customer"),
+        permissions=(*CUSTOMER_VIEW_ALL, "customers.change_customer", *WORKFLOW_WORK),
     ),
-    RoleSpec("procurement", "采购员", _("Procurement")),
+    RoleSpec(
+        "procurement", "采购员", _("Procurement"), permissions=(*CUSTOMER_VIEW_ALL, *WORKFLOW_WORK)
+    ),
     RoleSpec(
         "monitoring_operator",
         "监控值班员",
         _("Monitoring operator"),
-        permissions=CUSTOMER_VIEW_ALL,
+        permissions=(*CUSTOMER_VIEW_ALL, *WORKFLOW_WORK),
     ),
     RoleSpec(
         "account_manager",
         "客户经理",
         _("Account manager"),
-        permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT, *WORKFLOW_WORK),
     ),
     RoleSpec(
         "customer_centre_agent",
         "客户中心专员",
         _("Customer-centre agent"),
-        permissions=(*CUSTOMER_VIEW_ALL, *CUSTOMER_EDIT),
+        permissions=(*CUSTOMER_VIEW_ALL, *CUSTOMER_EDIT, *WORKFLOW_WORK),
     ),
     RoleSpec(
         "supervisor",
         "主管",
         _("Supervisor"),
-        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE, *WORKFLOW_MANAGE),
     ),
     RoleSpec("network_admin", "网管", _("Network administrator"), permissions=CUSTOMER_VIEW_ALL),
     RoleSpec(
         "system_admin",
         "系统管理员",
         _("System administrator"),
-        permissions=ORGANISATION_ADMIN_PERMISSIONS,
+        permissions=(
+            *ORGANISATION_ADMIN_PERMISSIONS,
+            *CUSTOMER_VIEW_ALL,
+            *CUSTOMER_EDIT,
+            *WORKFLOW_WORK,
+            *PROCESS_ADMIN,
+        ),
         is_staff=True,
     ),
     RoleSpec("audit_admin", "审计管理员", _("Audit administrator"), permissions=AUDIT_PERMISSIONS),

@@ -144,7 +144,7 @@ def load_organisation(reset_passwords: bool = False) -> dict[str, str]:
 
 
 # Each feature's demo loader, run in order after the organisation (each is idempotent).
-DEMO_STEPS = ["customers.demo.load_customers"]
+DEMO_STEPS = ["customers.demo.load_customers", "onboarding.demo.load_cases"]
 
 
 def demo_load(reset_passwords: bool = False) -> dict[str, str]:

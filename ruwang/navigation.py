@@ -47,6 +47,41 @@ SECTIONS: tuple[NavSection, ...] = (
         (NavItem(_("My workbench"), "dashboard", "speedometer2", _everyone),),
     ),
     NavSection(
+        "work",
+        _("Processes"),
+        "kanban",
+        (
+            NavItem(_("My tasks"), "workflow:inbox", "inbox", _perm("workflow.view_case")),
+            NavItem(_("Cases"), "workflow:cases", "folder2-open", _perm("workflow.view_case")),
+            NavItem(
+                _("New retailer licences"),
+                "onboarding:licences",
+                "shop",
+                lambda user: (
+                    user.has_perm("workflow.add_case") and user.has_perm("customers.add_customer")
+                ),
+            ),
+            NavItem(
+                _("Process definitions"),
+                "workflow:definitions",
+                "diagram-2",
+                _perm("workflow.view_processdefinition"),
+            ),
+            NavItem(
+                _("Business calendar"),
+                "admin:workflow_calendarday_changelist",
+                "calendar3",
+                _perm("workflow.view_calendarday"),
+            ),
+            NavItem(
+                _("Group robots"),
+                "admin:workflow_robotwebhook_changelist",
+                "robot",
+                _perm("workflow.view_robotwebhook"),
+            ),
+        ),
+    ),
+    NavSection(
         "customers",
         _("Customers"),
         "buildings",

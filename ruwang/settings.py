@@ -101,6 +101,8 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "customers",
+    "workflow",
+    "onboarding",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +138,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "ruwang.navigation.navigation",
+                "workflow.context.bell",
             ],
         },
     },
@@ -310,6 +313,23 @@ LOGGING = {
 }
 
 SITE_NAME = _("Ruwang")
+
+# Notifications: e-mail over SMTP (console output when no host is set), links back to this site.
+RUWANG_BASE_URL = env_str("RUWANG_BASE_URL", "http://127.0.0.1:8000")
+EMAIL_HOST = env_str("RUWANG_EMAIL_HOST")
+EMAIL_PORT = env_int("RUWANG_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("RUWANG_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env_str("RUWANG_EMAIL_PASSWORD")
+EMAIL_USE_TLS = env_bool("RUWANG_EMAIL_TLS", False)
+EMAIL_USE_SSL = env_bool("RUWANG_EMAIL_SSL", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("RUWANG_EMAIL_FROM", "ruwang@localhost")
+if not TESTING:
+    EMAIL_BACKEND = (
+        "django.core.mail.backends.smtp.EmailBackend"
+        if EMAIL_HOST
+        else "django.core.mail.backends.console.EmailBackend"
+    )
 
 # Largest accepted upload (customer documents, floor plans), in megabytes.
 DOCUMENT_MAX_BYTES = env_int("RUWANG_DOCUMENT_MAX_MB", 50, minimum=1) * 1024 * 1024

@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("audit/", include("audit.urls")),
     path("customers/", include("customers.urls")),
+    path("work/", include("workflow.urls")),
+    path("onboarding/", include("onboarding.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),

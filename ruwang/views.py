@@ -35,6 +35,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             else None
         ),
     }
+    if user.has_perm("workflow.view_case"):
+        from django.utils import timezone
+
+        from workflow import selectors as workflow_selectors
+
+        context["task_counts"] = workflow_selectors.inbox_counts(user)
+        context["next_tasks"] = list(
+            workflow_selectors.inbox(user, workflow_selectors.InboxFilters())[:5]
+        )
+        context["now"] = timezone.now()
     return render(request, "dashboard.html", context)
 
 

@@ -140,8 +140,6 @@ class DataSubjectRequestTests(PersonaTestCase):
                 "account_manager",
                 "supervisor",
                 "outsider",
-                "sysadmin",
                 "auditor",
-                "procurement",
             },
         )

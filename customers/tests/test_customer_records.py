@@ -70,6 +70,18 @@ class CustomerFormTests(PersonaTestCase):
         assert response.status_code == 200
         assert Customer.objects.count() == 0
 
+    def test_edit_form_offers_districts_grouped_by_city_with_the_current_one_selected(self):
+        customer = make_customer("分组客户", self.regions["360102"], owner=self.users["market"])
+        response = self.client_as("market").get(f"/customers/{customer.pk}/edit/")
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert '<optgroup label="江西省南昌市">' in html
+        assert f'<option value="{self.regions["360102"].pk}" selected>东湖区</option>' in html
+        assert ">南昌市</option>" not in html  # cities are not offered
+        assert (
+            self.client_as("monitoring").get(f"/customers/{customer.pk}/edit/").status_code == 403
+        )
+
     def test_status_follows_the_lifecycle_with_a_reason(self):
         customer = make_customer("生命周期客户", self.regions["360102"])
         client = self.client_as("engineer")
@@ -257,7 +269,7 @@ class ListQueryCountTests(PersonaTestCase):
         client = self.client_as("director")
         make_customer("客户0", regions["360102"], owner=self.users["account_manager"])
         client.get("/customers/")
-        with self.assertNumQueries(12) as few:
+        with self.assertNumQueries(13) as few:
             client.get("/customers/")
         for i in range(1, 30):
             make_customer(f"客户{i}", regions["360103"], owner=self.users["account_manager"])

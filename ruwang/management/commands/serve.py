@@ -16,7 +16,7 @@ from ruwang.management.commands.demo import print_logins
 class Command(BaseCommand):
     help = (
         "Serve the whole application: gunicorn web processes (static files by WhiteNoise) and "
-        "the background worker, until interrupted."
+        "the background worker and its per-minute scheduler, until interrupted."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -55,6 +55,7 @@ class Command(BaseCommand):
         ]
         if not options["no_worker"]:
             commands.append([os.path.join(bin_dir, "ruwang"), "db_worker"])
+            commands.append([os.path.join(bin_dir, "ruwang"), "scheduler"])
         # Our own executables from the same virtualenv, no shell involved.
         processes = [subprocess.Popen(command) for command in commands]  # noqa: S603
         try:
@@ -76,7 +77,7 @@ class Command(BaseCommand):
                     process.kill()
         failed = [
             name
-            for name, p in zip(("web", "worker"), processes, strict=False)
+            for name, p in zip(("web", "worker", "scheduler"), processes, strict=False)
             if p.returncode not in (0, -signal.SIGTERM, None)
         ]
         if failed:

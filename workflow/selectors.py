@@ -1,0 +1,225 @@
+"""Reads of cases and tasks, limited to the customers the acting user may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from customers.selectors import visibility_condition
+from workflow.models import (
+    OPEN_TASK_STATUSES,
+    Case,
+    CaseStatus,
+    DefinitionVersion,
+    Notification,
+    ProcessDefinition,
+    Task,
+    TaskStatus,
+    VersionStatus,
+)
+
+DUE_SOON = timedelta(hours=24)
+
+
+def _customer_scope(user: User, prefix: str) -> Q | None:
+    """The visibility of customers, re-rooted at `prefix` ("customer__" or "case__customer__")."""
+    condition = visibility_condition(user)
+    if condition is None:
+        return None
+
+    def reroot(q: Q) -> Q:
+        children: list[Any] = []
+        for child in q.children:
+            if isinstance(child, Q):
+                children.append(reroot(child))
+            else:
+                key, value = child  # type: ignore[misc]
+                children.append((prefix + key, value))
+        rebuilt = Q()
+        rebuilt.children = children
+        rebuilt.connector = q.connector
+        rebuilt.negated = q.negated
+        return rebuilt
+
+    return reroot(condition)
+
+
+def tasks_visible_to(user: User) -> QuerySet[Task]:
+    if not user.has_perm("workflow.view_case"):
+        return Task.objects.none()
+    qs = Task.objects.filter(case__customer__merged_into__isnull=True)
+    scope = _customer_scope(user, "case__customer__")
+    return qs.filter(scope) if scope is not None else qs
+
+
+def cases_visible_to(user: User) -> QuerySet[Case]:
+    if not user.has_perm("workflow.view_case"):
+        return Case.objects.none()
+    qs = Case.objects.all()
+    scope = _customer_scope(user, "customer__")
+    return qs.filter(scope) if scope is not None else qs
+
+
+def user_role_codes(user: User) -> list[str]:
+    return list(user.groups.filter(role__isnull=False).values_list("role__code", flat=True))
+
+
+INBOX_VIEWS = ("mine", "pool", "delegated", "all")
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    view: str = "mine"  # mine | pool | delegated | all (managers: every open task)
+    due: str = ""  # "" | overdue | soon
+    q: str = ""  # customer name or case number
+
+
+def inbox(user: User, filters: InboxFilters) -> QuerySet[Task]:
+    qs = tasks_visible_to(user).filter(status__in=OPEN_TASK_STATUSES)
+    if filters.view == "pool":
+        qs = qs.filter(assignee__isnull=True, role__in=user_role_codes(user))
+    elif filters.view == "delegated":
+        qs = qs.filter(delegated_by=user).exclude(assignee=user)
+    elif filters.view == "all" and user.has_perm("workflow.reassign_task"):
+        pass
+    else:
+        qs = qs.filter(assignee=user)
+    now = timezone.now()
+    if filters.due == "overdue":
+        qs = qs.filter(due_at__lt=now)
+    elif filters.due == "soon":
+        qs = qs.filter(due_at__gte=now, due_at__lt=now + DUE_SOON)
+    text = filters.q.strip()
+    if text:
+        qs = qs.filter(Q(case__number__iexact=text) | Q(case__customer__name__icontains=text))
+    return qs.select_related("case__customer", "assignee").order_by("due_at", "id")
+
+
+@dataclass(frozen=True)
+class InboxCounts:
+    mine: int
+    pool: int
+    overdue: int
+    soon: int
+
+
+def inbox_counts(user: User) -> InboxCounts:
+    """The four counts of the inbox tabs and the workbench, in one query."""
+    from django.db.models import Count
+
+    now = timezone.now()
+    mine = Q(assignee=user)
+    counts = (
+        tasks_visible_to(user)
+        .filter(status__in=OPEN_TASK_STATUSES)
+        .filter(mine | Q(assignee__isnull=True, role__in=user_role_codes(user)))
+        .aggregate(
+            mine=Count("id", filter=mine),
+            pool=Count("id", filter=Q(assignee__isnull=True)),
+            overdue=Count("id", filter=mine & Q(due_at__lt=now)),
+            soon=Count("id", filter=mine & Q(due_at__gte=now, due_at__lt=now + DUE_SOON)),
+        )
+    )
+    return InboxCounts(**counts)
+
+
+def task_get(user: User, pk: int) -> Task:
+    """The task, or Task.DoesNotExist (a 404) when its customer is hidden from the user."""
+    return (
+        tasks_visible_to(user)
+        .select_related(
+            "case__customer",
+            "case__version__definition",
+            "assignee",
+            "completed_by",
+            "delegated_by",
+        )
+        .get(pk=pk)
+    )
+
+
+def case_get(user: User, pk: int) -> Case:
+    return (
+        cases_visible_to(user)
+        .select_related("customer", "version__definition", "started_by")
+        .get(pk=pk)
+    )
+
+
+def case_list(user: User, status: str = "", q: str = "") -> QuerySet[Case]:
+    qs = cases_visible_to(user)
+    if status in CaseStatus.values:
+        qs = qs.filter(status=status)
+    if q.strip():
+        qs = qs.filter(Q(number__iexact=q.strip()) | Q(customer__name__icontains=q.strip()))
+    return qs.select_related("customer", "version__definition", "started_by").order_by("-id")
+
+
+def customer_cases(user: User, customer_id: int) -> list[Case]:
+    return list(
+        cases_visible_to(user)
+        .filter(customer_id=customer_id)
+        .select_related("version__definition")
+        .order_by("-id")[:50]
+    )
+
+
+def startable_processes() -> list[DefinitionVersion]:
+    """The latest published version of each process."""
+    versions = (
+        DefinitionVersion.objects.filter(status=VersionStatus.PUBLISHED)
+        .select_related("definition")
+        .order_by("definition__name", "-number")
+    )
+    seen: set[int] = set()
+    result = []
+    for version in versions:
+        if version.definition_id not in seen:
+            seen.add(version.definition_id)
+            result.append(version)
+    return result
+
+
+def definitions() -> QuerySet[ProcessDefinition]:
+    return ProcessDefinition.objects.prefetch_related("versions").order_by("name")
+
+
+def unread_notifications(user: User) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def notifications_of(user: User, limit: int = 50) -> list[Notification]:
+    return list(Notification.objects.filter(recipient=user).order_by("-id")[:limit])
+
+
+def task_history(case: Case) -> list[Task]:
+    return list(case.tasks.select_related("assignee", "completed_by").order_by("created_at", "id"))
+
+
+def diagram_state(case: Case) -> dict[str, Any]:
+    """What the progress diagram marks: completed, active and overdue elements, due badges."""
+    now = timezone.now()
+    tasks = list(case.tasks.all())
+    completed = sorted(
+        {t.node_id for t in tasks if t.status in (TaskStatus.COMPLETED, TaskStatus.RETURNED)}
+    )
+    open_tasks = [t for t in tasks if t.is_open]
+    passed = {
+        e for e in case.events.filter(kind__in=["service", "end"]).values_list("node_id", flat=True)
+    }
+    return {
+        "xml": case.version.xml,
+        "completed": sorted(set(completed) | passed),
+        "active": sorted({t.node_id for t in open_tasks}),
+        "overdue": sorted({t.node_id for t in open_tasks if t.due_at and t.due_at < now}),
+        "due": {
+            t.node_id: timezone.localtime(t.due_at).strftime("%m-%d %H:%M")
+            for t in open_tasks
+            if t.due_at
+        },
+    }
