@@ -389,7 +389,7 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _xlsx_table(data: bytes) -> Generator[tuple[int, list[str]], None, None]:
+def xlsx_table(data: bytes) -> Generator[tuple[int, list[str]], None, None]:
     unreadable = _("The file could not be read as an Excel workbook (.xlsx).")
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -434,7 +434,7 @@ def _decode_text(data: bytes) -> str:
         ) from exc
 
 
-def _csv_table(data: bytes) -> Generator[tuple[int, list[str]], None, None]:
+def csv_table(data: bytes) -> Generator[tuple[int, list[str]], None, None]:
     text = _decode_text(data)
     first_line = next((line for line in text.splitlines() if line.strip()), "")
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
@@ -498,9 +498,9 @@ def read_rows(filename: str, data: bytes) -> list[dict[str, str]]:
     """
     extension = PurePath(filename).suffix.lower()
     if extension == ".xlsx":
-        table = _xlsx_table(data)
+        table = xlsx_table(data)
     elif extension == ".csv":
-        table = _csv_table(data)
+        table = csv_table(data)
     else:
         raise ImportFileError(
             _(
@@ -564,7 +564,7 @@ def _choice(value: str, labels: Mapping[str, str]) -> str | None:
     return lowered if lowered in labels.values() else None
 
 
-class _Districts:
+class Districts:
     """Every district, preloaded, found by code, name, city + name or full name."""
 
     def __init__(self) -> None:
@@ -630,7 +630,7 @@ class _Districts:
         return {region.pk, region.parent_id, self.grandparent.get(region.pk)}
 
 
-class _Visibility:
+class Visibility:
     """Whether `actor` could see a new customer (mirrors selectors.visibility_condition).
 
     contact_save refuses a customer its actor cannot see, so such rows are reported instead of
@@ -660,7 +660,7 @@ class _Visibility:
             self.department_id = actor.department_id
         self.becomes_owner = actor.has_role("account_manager")
 
-    def can_see(self, owner: User | None, region: Region, districts: _Districts) -> bool:
+    def can_see(self, owner: User | None, region: Region, districts: Districts) -> bool:
         actor = self.actor
         if self.sees_all or actor is None:
             return True
@@ -903,7 +903,7 @@ def validate(
     ]
 
     # Batched lookups: districts, account managers, existing codes, mobiles and names.
-    districts = _Districts()
+    districts = Districts()
     for row in parsed:
         code, name = row.values.get("region_code", ""), row.values.get("region_name", "")
         region, reason = districts.find(code, name)
@@ -916,7 +916,7 @@ def validate(
 
     usernames = {row.values["owner_username"] for row in parsed if row.values.get("owner_username")}
     users, managers = _owners(usernames)
-    visibility = _Visibility(actor)
+    visibility = Visibility(actor)
     for row in parsed:
         username = row.values.get("owner_username", "")
         owner: User | None = None
