@@ -17,7 +17,7 @@ from onboarding import services
 from workflow.engine import EngineError
 from workflow.handlers import customer_activate
 from workflow.models import TaskStatus
-from workflow.registry import HandlerContext, service_handler
+from workflow.registry import DATA_LABELS, HandlerContext, service_handler
 from workflow.services import territory_manager
 
 
@@ -29,6 +29,9 @@ def _set_owner(ctx: HandlerContext, owner: User) -> None:
     customer = ctx.case.customer
     if customer.owner_id != owner.pk:
         customer_services.customer_update(actor=None, customer=customer, data={"owner": owner})
+
+
+DATA_LABELS["auto_assigned"] = _("Assigned by territory")
 
 
 @service_handler(

@@ -50,6 +50,8 @@ class FormSpec:
 
 HANDLERS: dict[str, HandlerSpec] = {}
 FORMS: dict[str, FormSpec] = {}
+# Labels of case data written by handlers (form fields are labelled by their forms).
+DATA_LABELS: dict[str, Promise | str] = {}
 
 
 def service_handler(

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from customers.selectors import visibility_condition
@@ -223,3 +224,56 @@ def diagram_state(case: Case) -> dict[str, Any]:
             if t.due_at
         },
     }
+
+
+EVENT_LABELS = {
+    "started": _("started the case"),
+    "task_opened": _("task opened"),
+    "claimed": _("claimed"),
+    "unclaimed": _("returned to the pool"),
+    "delegated": _("handed over"),
+    "completed_task": _("completed"),
+    "returned": _("rejected and returned"),
+    "service": _("automatic step"),
+    "end": _("reached the end"),
+    "completed": _("case completed"),
+    "held": _("put on hold"),
+    "resumed": _("resumed"),
+    "cancelled": _("cancelled"),
+    "comment": _("commented"),
+    "breached": _("overdue"),
+    "escalated": _("escalated"),
+}
+
+
+def _display(field: Any, value: Any) -> str:
+    """A stored form value as the form would show it: choice labels, yes/no, names."""
+    from django import forms
+
+    if value is None or value == "":
+        return "—"
+    if isinstance(field, forms.BooleanField) or isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if isinstance(field, forms.ModelChoiceField) and field.queryset is not None:
+        found = field.queryset.model._default_manager.filter(pk=value).first()
+        return str(found) if found is not None else str(value)
+    if isinstance(field, forms.ChoiceField):
+        return str(dict(field.choices).get(value, value))  # type: ignore[arg-type]
+    return str(value)
+
+
+def case_data_rows(case: Case) -> list[tuple[str, str]]:
+    """(label, value) of the case data, labelled by the forms that collected it."""
+    from workflow.registry import DATA_LABELS, FORMS
+
+    fields: dict[str, Any] = {}
+    for spec in FORMS.values():
+        for name, field in spec.form_class.base_fields.items():
+            fields.setdefault(name, field)
+    rows = []
+    for key, value in case.data.items():
+        field: Any = fields.get(key)
+        label = str(field.label) if field is not None and field.label else key
+        label = str(DATA_LABELS.get(key, label))
+        rows.append((label, _display(field, value)))
+    return rows

@@ -227,7 +227,8 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         },
         "may_manage": services.may_manage_case(user, case),
         "reason_form": ReasonForm(),
-        "data_rows": sorted((str(k), v) for k, v in case.data.items()),
+        "data_rows": selectors.case_data_rows(case),
+        "event_labels": selectors.EVENT_LABELS,
         "now": timezone.now(),
     }
     return render(request, "workflow/case.html", context)
