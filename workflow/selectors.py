@@ -268,12 +268,12 @@ def case_data_rows(case: Case) -> list[tuple[str, str]]:
 
     fields: dict[str, Any] = {}
     for spec in FORMS.values():
-        for name, field in spec.form_class.base_fields.items():
-            fields.setdefault(name, field)
+        for name, form_field in spec.form_class.base_fields.items():
+            fields.setdefault(name, form_field)
     rows = []
     for key, value in case.data.items():
-        field: Any = fields.get(key)
-        label = str(field.label) if field is not None and field.label else key
+        found = fields.get(key)
+        label = str(found.label) if found is not None and found.label else key
         label = str(DATA_LABELS.get(key, label))
-        rows.append((label, _display(field, value)))
+        rows.append((label, _display(found, value)))
     return rows
