@@ -6,7 +6,8 @@ Each customer carries n-gram columns written by the services:
   grams_initials  bigrams of the pinyin initials
   grams_digits    4-grams of contact phone numbers and of the credit code
 A query is split into the same n-grams; rows holding all of them are candidates (an index
-lookup), and the candidates are checked against the real text. PostgreSQL indexes each column
+lookup), and the candidates are checked against the real text — unless the entry is itself one
+n-gram (`张伟`, `zw`, `5678`), when holding it is the match. PostgreSQL indexes each column
 as a text array with GIN; SQLite keeps an FTS5 table in step by triggers. pg_trgm is not used:
 it cannot index infixes shorter than three characters, and two-character names are common.
 """
@@ -17,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from pypinyin import Style, lazy_pinyin
 
@@ -92,24 +93,54 @@ def search_fields(
     )
 
 
-def _gram_match(alternatives: list[tuple[str, list[str]]]) -> Q:
-    """Rows holding every gram of at least one (column, grams) alternative, in ONE index
-    lookup: the planner then drives the query from the index instead of scanning customers."""
+@dataclass(frozen=True)
+class _Alternative:
+    column: str  # one of GRAM_COLUMNS
+    grams: list[str]
+    check: Q  # the real-text test of this alternative
+    exact: bool  # the one gram is the whole entry: holding it IS the match, no check needed
+
+
+def _pg_gram(column: str) -> str:
     # Columns are from GRAM_COLUMNS (never user input); the grams are bound parameters.
-    if any(column not in GRAM_COLUMNS for column, _grams in alternatives):
+    if column not in GRAM_COLUMNS:
+        raise ValueError(column)
+    return f'string_to_array("customers_customer"."{column}", \' \') @> %s::text[]'
+
+
+def _postgres_match(alternatives: list[_Alternative]) -> Q:
+    """On the customer rows themselves (no self-join): the planner then estimates each gram
+    from the column statistics and can walk the primary key for a newest-first page."""
+    condition = Q()
+    for alt in alternatives:
+        sql = _pg_gram(alt.column)
+        held = Q(RawSQL(sql, (alt.grams,), output_field=BooleanField()))  # noqa: S611
+        condition |= held if alt.exact else held & alt.check
+    return condition
+
+
+def _sqlite_match(alternatives: list[_Alternative]) -> Q:
+    """One FTS5 lookup for all alternatives, then (unless every one is exact) the text check."""
+    if any(alt.column not in GRAM_COLUMNS for alt in alternatives):
         raise ValueError(alternatives)
-    if connection.vendor == "postgresql":
-        where = " OR ".join(
-            f"string_to_array({column}, ' ') @> %s::text[]" for column, _grams in alternatives
-        )
-        sql = "SELECT id FROM customers_customer WHERE " + where  # noqa: S608
-        return Q(id__in=RawSQL(sql, tuple(grams for _column, grams in alternatives)))  # noqa: S611
-    expression = " OR ".join(
-        f"{column} : ({' AND '.join(chr(34) + g.replace(chr(34), '') + chr(34) for g in grams)})"
-        for column, grams in alternatives
-    )
+
+    def phrase(grams: list[str]) -> str:
+        return " AND ".join('"' + g.replace('"', "") + '"' for g in grams)
+
+    expression = " OR ".join(f"{alt.column} : ({phrase(alt.grams)})" for alt in alternatives)
     sql = "SELECT rowid FROM customers_search WHERE customers_search MATCH %s"
-    return Q(id__in=RawSQL(sql, (expression,)))  # noqa: S611
+    found = Q(id__in=RawSQL(sql, (expression,)))  # noqa: S611
+    if all(alt.exact for alt in alternatives):
+        return found
+    verify = Q()
+    for alt in alternatives:
+        verify |= alt.check
+    return found & verify
+
+
+def _alternative(column: str, text: str, n: int, check: Q) -> _Alternative:
+    grams = covering_ngrams(text, n)
+    return _Alternative(column, grams, check, exact=grams == [text])
 
 
 def search_condition(query: str) -> Q | None:
@@ -126,21 +157,18 @@ def search_condition(query: str) -> Q | None:
         from customers.models import Contact
 
         return Q(id__in=Contact.objects.filter(id_number_hash=keyed_hash(text)).values("customer"))
-    alternatives: list[tuple[str, list[str]]] = []
-    checks: list[Q] = []
+    alternatives: list[_Alternative] = []
     if len(text) >= 2:
-        alternatives.append(("grams_name", covering_ngrams(text, 2)))
-        checks += [Q(name__icontains=text), Q(short_name__icontains=text)]
+        check = Q(name__icontains=text) | Q(short_name__icontains=text)
+        alternatives.append(_alternative("grams_name", text, 2, check))
     if text.isascii() and text.isalpha():
         if len(text) >= 2:
-            alternatives.append(("grams_initials", covering_ngrams(text, 2)))
-            checks.append(Q(initials__contains=text))
+            alternatives.append(_alternative("grams_initials", text, 2, Q(initials__contains=text)))
         if len(text) >= 3:
-            alternatives.append(("grams_pinyin", covering_ngrams(text, 3)))
-            checks.append(Q(pinyin__contains=text))
+            alternatives.append(_alternative("grams_pinyin", text, 3, Q(pinyin__contains=text)))
     if text.isascii() and any(c.isdigit() for c in text) and len(text) >= 4:
-        alternatives.append(("grams_digits", covering_ngrams(text, 4)))
-        checks += [Q(phones__contains=text), Q(credit_code__icontains=text)]
+        check = Q(phones__contains=text) | Q(credit_code__icontains=text)
+        alternatives.append(_alternative("grams_digits", text, 4, check))
     if not alternatives:
         if len(text) == 1 and not text.isascii():
             # One Chinese character: no bigram to look up; a plain scan, newest first.
@@ -149,10 +177,9 @@ def search_condition(query: str) -> Q | None:
             # Fewer than four digits: too common to be useful, match whole phone endings only.
             return Q(phones__endswith=text)
         return None
-    verify = checks[0]
-    for check in checks[1:]:
-        verify |= check
-    return _gram_match(alternatives) & verify
+    if connection.vendor == "postgresql":
+        return _postgres_match(alternatives)
+    return _sqlite_match(alternatives)
 
 
 def apply_search(qs: QuerySet, query: str) -> QuerySet:

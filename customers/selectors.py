@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.models import Region, RegionLevel, User
@@ -14,6 +15,12 @@ from customers.models import Contact, Customer, Document, DocumentVersion, Floor
 # Roles that see the customers of their own department (besides their own and their regions').
 DEPARTMENT_SCOPE_ROLES = ("market_manager", "supervisor")
 LIST_CAP = 10_000
+# A search collects up to this many matching ids unordered (its n-gram index answers that
+# quickly) and sorts them itself; beyond it ("2,500+") the term is broad enough for the
+# database's newest-first walk to meet a page of matches at once. Around 1M customers the two
+# strategies cost the same near sqrt(page size × customers) ≈ 7,000 matches; collecting is
+# cheaper per row, so the cap sits lower.
+SEARCH_CAP = 2_500
 
 
 def _served_region_ids(user: User) -> list[int]:
@@ -257,26 +264,82 @@ def _rows_by_branch(query: CustomerQuery, after: Q | None, limit: int) -> list[C
 _BRANCH_SORT_FIELDS = ("id", "updated_at")
 
 
+def _load(ids: list[int]) -> list[Customer]:
+    by_id = Customer.objects.select_related("region", "owner").in_bulk(ids)
+    return [by_id[pk] for pk in ids]
+
+
+def _ordered_ids(qs: QuerySet[Customer], limit: int) -> list[int]:
+    """Ids first, rows second: the page's sort then handles integers only, and the joins of
+    select_related run for one page (PostgreSQL misestimates text checks such as
+    `name LIKE '%…%'` and would otherwise plan the joins for thousands of candidates)."""
+    return list(qs.select_related(None).values_list("id", flat=True)[:limit])
+
+
+def _newest_matches(qs: QuerySet[Customer], limit: int) -> list[int]:
+    """The first ids of a broad search in page order.
+
+    More than SEARCH_CAP rows match, so walking the primary key newest-first meets a page of
+    them quickly. PostgreSQL cannot know that: it estimates `name LIKE '%…%'` as nearly never
+    true and would fetch every n-gram candidate through a bitmap scan (tens of thousands of
+    rows) or start parallel workers; for this one query it is told to walk the key."""
+    if connection.vendor != "postgresql":
+        return _ordered_ids(qs, limit)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        return _ordered_ids(qs, limit)
+
+
+def _search_page(
+    query: CustomerQuery, after: Q | None, size: int
+) -> tuple[list[Customer], int | None]:
+    """A search page, and the number of matches when there are at most SEARCH_CAP.
+
+    The matching ids are collected unordered first, which every database answers from its
+    n-gram index; when there are few (the usual search) that is the whole result, sorted
+    here. Only a broad term (more than SEARCH_CAP matches) runs the ordered page query,
+    whose newest-first walk then meets matches quickly."""
+    qs = query.queryset
+    if after is not None:
+        qs = qs.filter(after)
+    field_name, descending = SORTS[query.sort]
+    keys = list(qs.order_by().values_list("id", field_name)[: SEARCH_CAP + 1])
+    if len(keys) > SEARCH_CAP:
+        return _load(_newest_matches(qs, size + 1)), None
+    if field_name in _BRANCH_SORT_FIELDS:
+        keys.sort(key=lambda key: (key[1], key[0]), reverse=descending)
+        ids = [pk for pk, _value in keys[: size + 1]]
+    else:  # names sort by the database's collation
+        ids = _ordered_ids(qs.filter(id__in=[pk for pk, _value in keys]), size + 1)
+    return _load(ids), len(keys)
+
+
 def customer_page(query: CustomerQuery, cursor: str = "", size: int = 50) -> Page:
     """One page plus, on the first page only, a capped count (never more than LIST_CAP rows
-    are counted); later pages ("More") do not show the count, so they do not pay for it."""
+    are counted, SEARCH_CAP for a search); later pages ("More") do not show the count."""
     sort = query.sort
     qs = query.queryset
     label = ""
-    if not cursor:
-        counted = qs.order_by().values("pk")[: LIST_CAP + 1].count()
-        label = f"{LIST_CAP:,}+" if counted > LIST_CAP else f"{counted:,}"
     after = _after(sort, cursor) if cursor else None
-    by_branch = (
-        query.branches is not None
-        and len(query.narrowed_branches()) > 1
-        and not query.searching  # a search's candidate list would be built once per branch
-        and SORTS[sort][0] in _BRANCH_SORT_FIELDS
-    )
-    if by_branch:
-        rows = _rows_by_branch(query, after, size + 1)
+    if query.searching:
+        rows, matches = _search_page(query, after, size)
+        if not cursor:
+            label = f"{SEARCH_CAP:,}+" if matches is None else f"{matches:,}"
     else:
-        rows = list((qs.filter(after) if after is not None else qs)[: size + 1])
+        if not cursor:
+            counted = qs.order_by().values("pk")[: LIST_CAP + 1].count()
+            label = f"{LIST_CAP:,}+" if counted > LIST_CAP else f"{counted:,}"
+        by_branch = (
+            query.branches is not None
+            and len(query.narrowed_branches()) > 1
+            and SORTS[sort][0] in _BRANCH_SORT_FIELDS
+        )
+        if by_branch:
+            rows = _rows_by_branch(query, after, size + 1)
+        else:
+            rows = _load(_ordered_ids(qs.filter(after) if after is not None else qs, size + 1))
     next_cursor = None
     if len(rows) > size:
         last = rows[size - 1]

@@ -109,3 +109,41 @@ class SqliteSearchRepairTests(PersonaTestCase):
         names = {c.name for c in customer_list(self.users["director"], CustomerFilters(q="欧阳"))}
         assert names == {"欧阳修文具店"}
         assert ensure_sqlite_search_objects() is False
+
+
+class SearchPagingTests(PersonaTestCase):
+    def test_search_pages_are_newest_first_complete_and_counted(self):
+        from customers import selectors
+
+        regions = make_regions()
+        made = [make_customer(f"赣江{i}号店", regions["360102"]).pk for i in range(57)]
+        make_customer("别的店", regions["360102"])
+        for sort, expected in (("-id", made[::-1]), ("id", made), ("name", None)):
+            query = selectors.customer_query(
+                self.users["director"], selectors.CustomerFilters(q="赣江", sort=sort)
+            )
+            first = selectors.customer_page(query, size=50)
+            assert first.total_label == "57"
+            second = selectors.customer_page(query, first.next_cursor or "", size=50)
+            seen = [c.pk for c in first.rows + second.rows]
+            assert second.next_cursor is None and sorted(seen) == sorted(made)
+            if expected is not None:
+                assert seen == expected, sort
+
+    def test_a_broad_search_shows_a_capped_count(self):
+        from customers import selectors
+
+        regions = make_regions()
+        for i in range(6):
+            make_customer(f"医院{i}", regions["360102"])
+        query = selectors.customer_query(
+            self.users["director"], selectors.CustomerFilters(q="医院")
+        )
+        original = selectors.SEARCH_CAP
+        selectors.SEARCH_CAP = 5
+        try:
+            page = selectors.customer_page(query, size=4)
+        finally:
+            selectors.SEARCH_CAP = original
+        assert page.total_label == "5+"
+        assert [c.name for c in page.rows] == ["医院5", "医院4", "医院3", "医院2"]
