@@ -178,6 +178,7 @@ class Task(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="tasks",
+        db_index=False,  # task_assignee_due leads with it
     )
     delegated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -211,9 +212,11 @@ class Task(models.Model):
         ordering = ["due_at", "id"]
         verbose_name = _("task")
         verbose_name_plural = _("tasks")
+        permissions = [("reassign_task", _("Can reassign any task"))]
         indexes = [
-            models.Index(fields=["assignee", "status", "due_at"], name="task_assignee_open"),
-            models.Index(fields=["role", "status", "due_at"], name="task_role_open"),
+            # The inbox reads "mine" and "pool" in due order straight from these.
+            models.Index(fields=["assignee", "status", "due_at", "id"], name="task_assignee_due"),
+            models.Index(fields=["role", "status", "due_at", "id"], name="task_role_due"),
             models.Index(fields=["case", "status"], name="task_case_status"),
             models.Index(fields=["delegated_by", "status"], name="task_delegated"),
             models.Index(fields=["status", "remind_at"], name="task_remind"),

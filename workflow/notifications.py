@@ -29,7 +29,11 @@ def _people_for(task: Task) -> list[User]:
         return [task.assignee]
     if not task.role:
         return []
-    return list(User.objects.filter(is_active=True, groups__role__code=task.role).distinct())
+    from customers.selectors import customer_visible
+
+    members = User.objects.filter(is_active=True, groups__role__code=task.role).distinct()
+    # Only those who may see the customer can claim the task: tell nobody else.
+    return [u for u in members if customer_visible(u, task.case.customer)]
 
 
 def _due_text(task: Task) -> str:

@@ -80,16 +80,22 @@ class InboxFilters:
     q: str = ""  # customer name or case number
 
 
+INBOX_PAGE = 50
+POOL_CAP = 99  # the pool tab shows "99+" beyond this
+
+
 def inbox(user: User, filters: InboxFilters) -> QuerySet[Task]:
-    qs = tasks_visible_to(user).filter(status__in=OPEN_TASK_STATUSES)
+    """Open tasks of one inbox tab, due first. "Mine" reads status=claimed and the pool
+    status=ready (the same rows as "open"), so each walks its (…, status, due_at, id) index."""
+    visible = tasks_visible_to(user)
     if filters.view == "pool":
-        qs = qs.filter(assignee__isnull=True, role__in=user_role_codes(user))
+        qs = visible.filter(status=TaskStatus.READY, role__in=user_role_codes(user))
     elif filters.view == "delegated":
-        qs = qs.filter(delegated_by=user).exclude(assignee=user)
+        qs = visible.filter(delegated_by=user, status__in=OPEN_TASK_STATUSES).exclude(assignee=user)
     elif filters.view == "all" and user.has_perm("workflow.reassign_task"):
-        pass
+        qs = visible.filter(status__in=OPEN_TASK_STATUSES)
     else:
-        qs = qs.filter(assignee=user)
+        qs = visible.filter(status=TaskStatus.CLAIMED, assignee=user)
     now = timezone.now()
     if filters.due == "overdue":
         qs = qs.filter(due_at__lt=now)
@@ -98,35 +104,51 @@ def inbox(user: User, filters: InboxFilters) -> QuerySet[Task]:
     text = filters.q.strip()
     if text:
         qs = qs.filter(Q(case__number__iexact=text) | Q(case__customer__name__icontains=text))
-    return qs.select_related("case__customer", "assignee").order_by("due_at", "id")
+    return (
+        qs.select_related("case__customer", "assignee")
+        .only(
+            "name",
+            "status",
+            "role",
+            "due_at",
+            "escalation_level",
+            "case__number",
+            "case__customer__name",
+            "assignee__username",
+            "assignee__display_name",
+        )
+        .order_by("due_at", "id")
+    )
 
 
 @dataclass(frozen=True)
 class InboxCounts:
     mine: int
-    pool: int
+    pool: int  # at most POOL_CAP + 1
     overdue: int
     soon: int
 
+    @property
+    def pool_label(self) -> str:
+        return f"{POOL_CAP}+" if self.pool > POOL_CAP else str(self.pool)
+
 
 def inbox_counts(user: User) -> InboxCounts:
-    """The four counts of the inbox tabs and the workbench, in one query."""
+    """The counts of the inbox tabs and the workbench: one aggregate over my claimed tasks,
+    and the pool counted no further than POOL_CAP + 1 (a role's pool can span a province)."""
     from django.db.models import Count
 
     now = timezone.now()
-    mine = Q(assignee=user)
-    counts = (
-        tasks_visible_to(user)
-        .filter(status__in=OPEN_TASK_STATUSES)
-        .filter(mine | Q(assignee__isnull=True, role__in=user_role_codes(user)))
-        .aggregate(
-            mine=Count("id", filter=mine),
-            pool=Count("id", filter=Q(assignee__isnull=True)),
-            overdue=Count("id", filter=mine & Q(due_at__lt=now)),
-            soon=Count("id", filter=mine & Q(due_at__gte=now, due_at__lt=now + DUE_SOON)),
-        )
+    visible = tasks_visible_to(user)
+    mine = visible.filter(status=TaskStatus.CLAIMED, assignee=user).aggregate(
+        mine=Count("id"),
+        overdue=Count("id", filter=Q(due_at__lt=now)),
+        soon=Count("id", filter=Q(due_at__gte=now, due_at__lt=now + DUE_SOON)),
     )
-    return InboxCounts(**counts)
+    pool = visible.filter(status=TaskStatus.READY, role__in=user_role_codes(user)).order_by(
+        "due_at", "id"
+    )
+    return InboxCounts(pool=len(pool.values_list("id", flat=True)[: POOL_CAP + 1]), **mine)
 
 
 def task_get(user: User, pk: int) -> Task:

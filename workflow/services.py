@@ -330,7 +330,6 @@ def _apply(case: Case, result: Result, actor: User | None) -> list[Task]:
         case.ended_at = now
         fields += ["status", "ended_at"]
         _event(case, "completed", actor=actor, at=now)
-        audit_record(actor=actor, action="case.complete", obj=case)
     case.save(update_fields=fields)
     for task in opened:
         notifications.task_assigned(task)
@@ -417,8 +416,10 @@ def territory_manager(region: Region | None) -> User | None:
 
 
 def _lock_case(case_id: int) -> Case:
+    # OF self: the version row every case shares (and the customer) must not be locked too,
+    # or every completion of every case would wait for the others.
     return (
-        Case.objects.select_for_update()
+        Case.objects.select_for_update(of=("self",))
         .select_related("version", "customer", "customer__region")
         .get(pk=case_id)
     )
@@ -473,6 +474,8 @@ def case_start(
         obj=case,
         changes={"process": [None, f"{version.definition.key} v{version.number}"]},
     )
+    if case.status == CaseStatus.COMPLETED:
+        audit_record(actor=actor, action="case.complete", obj=case)
     return case
 
 
@@ -646,13 +649,17 @@ def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = N
         text=str(values.get("reason") or values.get("note") or ""),
         outcome=outcome,
     )
+    opened = _apply(case, result, actor)
+    # Audit rows last: the audit chain's lock is then held only until the commit just after.
     audit_record(
         actor=actor,
         action="task.complete",
         obj=task,
         changes={"outcome": [None, outcome or "done"]},
     )
-    return _apply(case, result, actor)
+    if case.status == CaseStatus.COMPLETED:
+        audit_record(actor=actor, action="case.complete", obj=case)
+    return opened
 
 
 def _close_open_tasks(case: Case, status: str, now: datetime) -> None:

@@ -69,9 +69,17 @@ def inbox(request: HttpRequest) -> HttpResponse:
     filters = selectors.InboxFilters(
         view=view, due=request.GET.get("due", ""), q=request.GET.get("q", "")[:100]
     )
-    tasks = list(selectors.inbox(user, filters)[:200])
+    try:
+        offset = max(0, int(request.GET.get("offset", "0")))
+    except ValueError:
+        offset = 0
+    size = selectors.INBOX_PAGE
+    tasks = list(selectors.inbox(user, filters)[offset : offset + size + 1])
+    query = request.GET.copy()
+    query["offset"] = str(offset + size)
     context = {
-        "tasks": tasks,
+        "tasks": tasks[:size],
+        "more_url": f"{request.path}?{query.urlencode()}" if len(tasks) > size else "",
         "filters": filters,
         "counts": selectors.inbox_counts(user),
         "now": timezone.now(),

@@ -58,6 +58,7 @@ class VisibilityTests(PersonaTestCase):
 
     def test_pages_of_a_user_with_several_visibility_branches_are_complete_and_ordered(self):
         # Pages are read branch by branch (own customers, territory districts) and merged.
+        make_customer("片区内自有", self.regions["360102"], owner=self.am_a)  # in both branches
         for i in range(4):
             make_customer(f"自有{i}", self.regions["360402"], owner=self.am_a)
             make_customer(f"片区{i}", self.regions["360102"])
@@ -77,7 +78,9 @@ class VisibilityTests(PersonaTestCase):
                     break
                 cursor = page.next_cursor
             assert seen == order, sort
-        assert len(expected) == 10
+        assert len(expected) == 11
+        query = selectors.customer_query(self.am_a, selectors.CustomerFilters())
+        assert selectors.customer_page(query).total_label == "11"  # counted once each
 
     def client_as_user(self, user):
         from django.test import Client

@@ -184,3 +184,38 @@ class DefinitionPagesTests(PersonaTestCase):
         xml = client.get(f"/work/processes/versions/{version.pk}/xml/")
         assert xml["Content-Disposition"].startswith("attachment")
         self.assert_access(f"/work/processes/versions/{version.pk}/", allowed={"sysadmin"})
+
+
+class InboxPagingTests(PersonaTestCase):
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        cls.version = publish()
+        customer = make_customer("批量客户", make_regions()["360102"], owner=cls.users["market"])
+        for _ in range(55):
+            services.case_start(actor=None, customer=customer, version=cls.version)
+
+    def test_the_inbox_shows_fifty_tasks_a_page_and_caps_the_pool_count(self):
+        from workflow import selectors
+
+        client = self.client_as("market")
+        first = client.get("/work/tasks/", {"view": "pool"})
+        assert len(first.context["tasks"]) == 50
+        assert first.context["counts"].pool_label == "55"
+        second = client.get(first.context["more_url"])
+        assert len(second.context["tasks"]) == 5 and second.context["more_url"] == ""
+        seen = {t.pk for t in first.context["tasks"]} | {t.pk for t in second.context["tasks"]}
+        assert len(seen) == 55
+        original = selectors.POOL_CAP
+        selectors.POOL_CAP = 9
+        try:
+            assert client.get("/work/tasks/").context["counts"].pool_label == "9+"
+        finally:
+            selectors.POOL_CAP = original
+
+    def test_managers_see_every_open_task_others_only_theirs(self):
+        all_tasks = self.client_as("market_manager").get("/work/tasks/", {"view": "all"})
+        assert len(all_tasks.context["tasks"]) == 50
+        assert all_tasks.context["filters"].view == "all"
+        refused = self.client_as("market").get("/work/tasks/", {"view": "all"})
+        assert refused.context["filters"].view == "mine"
