@@ -267,10 +267,11 @@ _BRANCH_SORT_FIELDS = ("id", "updated_at")
 def _capped_count(query: CustomerQuery) -> int:
     """How many rows the list holds, counting no further than LIST_CAP + 1.
 
-    With several visibility branches the count is a UNION of one query per branch, so that
-    each reads its own index (an OR of them sends SQLite's planner to the status index)."""
+    On SQLite, with several visibility branches, the count is a UNION of one query per branch
+    so that each reads its own index (an OR of them sends SQLite's planner to the status
+    index); PostgreSQL ORs the branches' bitmap index scans itself."""
     branches = query.narrowed_branches() if query.branches is not None else ()
-    if len(branches) < 2:
+    if len(branches) < 2 or connection.vendor == "postgresql":  # PostgreSQL ORs the bitmaps
         return query.queryset.order_by().values("pk")[: LIST_CAP + 1].count()
     parts = [query.base.filter(branch).order_by().values("pk") for branch in branches]
     return parts[0].union(*parts[1:])[: LIST_CAP + 1].count()
