@@ -85,6 +85,43 @@ def customers_visible_to(user: User) -> QuerySet[Customer]:
     return qs
 
 
+def users_who_see(customer: Customer, users: QuerySet[User]) -> QuerySet[User]:
+    """Those of `users` who may see `customer` (the rules of visibility_branches, in one query)."""
+    from django.contrib.auth.models import Permission
+
+    if customer.merged_into_id is not None:
+        return users.none()
+
+    def having(codename: str) -> Q:
+        perm = Permission.objects.filter(
+            content_type__app_label="customers", codename=codename
+        ).values("id")
+        return Q(groups__permissions__in=perm) | Q(user_permissions__in=perm) | Q(is_superuser=True)
+
+    region = customer.region
+    ancestors = [region.pk] if region else []
+    if region is not None and region.parent_id:
+        ancestors.append(region.parent_id)
+        parent = region.parent  # usually selected with the customer
+        if parent is not None and parent.parent_id:
+            ancestors.append(parent.parent_id)
+    sees = Q(pk=customer.owner_id) if customer.owner_id else Q(pk__in=[])
+    if ancestors:
+        sees |= Q(regions__in=ancestors)
+    if region is not None:
+        sees |= Q(territories__districts=region)
+    if customer.department_id:
+        sees |= Q(
+            department_id=customer.department_id, groups__role__code__in=DEPARTMENT_SCOPE_ROLES
+        )
+    return users.filter(
+        is_active=True,
+        pk__in=User.objects.filter(
+            having("view_all_customers") | (having("view_customer") & sees)
+        ).values("pk"),
+    )
+
+
 def customer_visible(user: User, customer: Customer) -> bool:
     return customers_visible_to(user).filter(pk=customer.pk).exists()
 

@@ -29,11 +29,11 @@ def _people_for(task: Task) -> list[User]:
         return [task.assignee]
     if not task.role:
         return []
-    from customers.selectors import customer_visible
+    from customers.selectors import users_who_see
 
-    members = User.objects.filter(is_active=True, groups__role__code=task.role).distinct()
+    members = User.objects.filter(groups__role__code=task.role)
     # Only those who may see the customer can claim the task: tell nobody else.
-    return [u for u in members if customer_visible(u, task.case.customer)]
+    return list(users_who_see(task.case.customer, members).distinct())
 
 
 def _due_text(task: Task) -> str:

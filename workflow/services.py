@@ -294,13 +294,14 @@ def _event(
     )
 
 
-def _apply(case: Case, result: Result, actor: User | None) -> list[Task]:
+def _apply(case: Case, before: State, result: Result, actor: User | None) -> list[Task]:
     """Persist the engine's new state: tokens, new tasks, timeline, case end."""
     graph = version_graph(case.version)
     now = timezone.now()
     keep = {t.id for t in result.state.tokens}
-    case.tokens.exclude(number__in=keep).delete()
-    existing = set(case.tokens.values_list("number", flat=True))
+    existing = {t.id for t in before.tokens}
+    if existing - keep:
+        case.tokens.filter(number__in=existing - keep).delete()
     Token.objects.bulk_create(
         Token(case=case, number=t.id, node_id=t.node_id, flow_id=t.flow_id)
         for t in result.state.tokens
@@ -420,7 +421,7 @@ def _lock_case(case_id: int) -> Case:
     # or every completion of every case would wait for the others.
     return (
         Case.objects.select_for_update(of=("self",))
-        .select_related("version", "customer", "customer__region")
+        .select_related("version", "customer", "customer__region__parent")
         .get(pk=case_id)
     )
 
@@ -428,9 +429,10 @@ def _lock_case(case_id: int) -> Case:
 def _may_see_customer(actor: User | None, customer: Customer) -> bool:
     if actor is None:
         return True
-    from customers.selectors import customer_visible
+    from customers.selectors import users_who_see
 
-    return customer_visible(actor, customer)
+    # One query (the rules of customers.selectors.visibility_branches seen from the customer).
+    return users_who_see(customer, User.objects.filter(pk=actor.pk)).exists()
 
 
 @transaction.atomic
@@ -467,7 +469,7 @@ def case_start(
         result = _engine(case, actor).start(dict(case.data))
     except (EngineError, conditions.ConditionError) as exc:
         raise ValidationError(str(exc)) from exc
-    _apply(case, result, actor)
+    _apply(case, State(tokens=(), next_id=1, ended=False), result, actor)
     audit_record(
         actor=actor,
         action="case.start",
@@ -496,6 +498,7 @@ def may_reassign(actor: User) -> bool:
 def _locked_task(task: Task) -> tuple[Case, Task]:
     case = _lock_case(task.case_id)
     fresh = Task.objects.select_related("assignee", "completed_by").get(pk=task.pk)
+    fresh.case = case
     if not fresh.is_open:
         who = fresh.completed_by.display_name if fresh.completed_by else ""
         raise TaskConflict(
@@ -636,8 +639,9 @@ def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = N
         task.claimed_at = now
     task.save()
     case_data = {**case.data, **values}
+    before = _state(case)
     try:
-        result = _engine(case, actor).complete(_state(case), task.token, case_data)
+        result = _engine(case, actor).complete(before, task.token, case_data)
     except (EngineError, conditions.ConditionError) as exc:
         raise ValidationError(str(exc)) from exc
     _event(
@@ -649,7 +653,7 @@ def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = N
         text=str(values.get("reason") or values.get("note") or ""),
         outcome=outcome,
     )
-    opened = _apply(case, result, actor)
+    opened = _apply(case, before, result, actor)
     # Audit rows last: the audit chain's lock is then held only until the commit just after.
     audit_record(
         actor=actor,

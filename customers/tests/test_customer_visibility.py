@@ -82,6 +82,19 @@ class VisibilityTests(PersonaTestCase):
         query = selectors.customer_query(self.am_a, selectors.CustomerFilters())
         assert selectors.customer_page(query).total_label == "11"  # counted once each
 
+    def test_who_sees_a_customer_in_one_query_agrees_with_the_per_user_rule(self):
+        from accounts.models import User
+        from customers.selectors import customer_visible, users_who_see
+
+        manager = self.users["market_manager"]
+        dept_customer = make_customer("部门客户", self.regions["360402"], owner=self.am_b)
+        dept_customer.department = manager.department
+        dept_customer.save()
+        for customer in (self.in_a, self.in_b, self.owned_by_a, dept_customer):
+            expected = {u.pk for u in User.objects.all() if customer_visible(u, customer)}
+            found = set(users_who_see(customer, User.objects.all()).values_list("pk", flat=True))
+            assert found == expected, customer.name
+
     def client_as_user(self, user):
         from django.test import Client
 
