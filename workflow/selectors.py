@@ -50,11 +50,20 @@ def _customer_scope(user: User, prefix: str) -> Q | None:
     return reroot(condition)
 
 
+def _memo(user: User, key: str, compute: Any) -> Any:
+    """A value computed once per user object, i.e. once per request: the inbox, its counts
+    and the workbench ask for the same visibility and roles several times."""
+    cache = user.__dict__.setdefault("_rw_workflow_memo", {})
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
 def tasks_visible_to(user: User) -> QuerySet[Task]:
     if not user.has_perm("workflow.view_case"):
         return Task.objects.none()
     qs = Task.objects.filter(case__customer__merged_into__isnull=True)
-    scope = _customer_scope(user, "case__customer__")
+    scope = _memo(user, "task_scope", lambda: _customer_scope(user, "case__customer__"))
     return qs.filter(scope) if scope is not None else qs
 
 
@@ -67,7 +76,11 @@ def cases_visible_to(user: User) -> QuerySet[Case]:
 
 
 def user_role_codes(user: User) -> list[str]:
-    return list(user.groups.filter(role__isnull=False).values_list("role__code", flat=True))
+    return _memo(
+        user,
+        "roles",
+        lambda: list(user.groups.filter(role__isnull=False).values_list("role__code", flat=True)),
+    )
 
 
 INBOX_VIEWS = ("mine", "pool", "delegated", "all")
