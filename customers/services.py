@@ -552,12 +552,15 @@ def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Custome
             "contacts": list(duplicate.contacts.values_list("pk", flat=True)),
             "sites": list(duplicate.sites.values_list("pk", flat=True)),
             "documents": list(duplicate.documents.values_list("pk", flat=True)),
+            "cases": list(duplicate.cases.values_list("pk", flat=True)),
         }
         if survivor.contacts.filter(is_primary=True).exists():
             duplicate.contacts.filter(is_primary=True).update(is_primary=False)
         duplicate.contacts.update(customer=survivor)
         duplicate.sites.update(customer=survivor)
         duplicate.documents.update(customer=survivor)
+        # Cases (and so their tasks) follow: a merged customer is hidden from every list.
+        duplicate.cases.update(customer=survivor)
         survivor.tags.add(*duplicate.tags.all())
         for field_name in ("short_name", "credit_code", "licence_number", "industry", "address"):
             if not getattr(survivor, field_name) and getattr(duplicate, field_name):

@@ -64,6 +64,10 @@ class MergeTests(PersonaTestCase):
             "南昌红星商场", regions["360102"], contacts=[{"name": "赵六", "mobile": "13900001111"}]
         )
         services.site_save(actor=None, customer=cls.dup, data={"name": "B座"})
+        from workflow.services import case_start
+        from workflow.tests.test_cases import publish
+
+        cls.case = case_start(actor=None, customer=cls.dup, version=publish())
         cls.users["supervisor"].regions.add(regions["360100"])
 
     def test_duplicates_page_lists_same_name_in_same_district(self):
@@ -78,6 +82,7 @@ class MergeTests(PersonaTestCase):
         assert response.status_code == 302
         assert self.keep.contacts.filter(name="赵六").exists()
         assert self.keep.sites.filter(name="B座").exists()
+        assert list(self.keep.cases.all()) == [self.case]  # its tasks stay in the inboxes
         self.dup.refresh_from_db()
         assert self.dup.merged_into == self.keep
         assert self.client_as("supervisor").get(f"/customers/{self.dup.pk}/").status_code == 404
