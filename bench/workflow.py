@@ -533,6 +533,7 @@ def seed_cases(args: argparse.Namespace, org: dict[str, Any], version: Any) -> l
             )
             tokens.append(Token(case_id=next_case_id, number=2, node_id="Fill", flow_id="Flow_1"))
             task = Task(
+                customer_id=customer_id,
                 case_id=next_case_id,
                 token=2,
                 node_id="Fill",

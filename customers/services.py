@@ -561,6 +561,7 @@ def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Custome
         duplicate.documents.update(customer=survivor)
         # Cases (and so their tasks) follow: a merged customer is hidden from every list.
         duplicate.cases.update(customer=survivor)
+        duplicate.tasks.update(customer=survivor)
         survivor.tags.add(*duplicate.tags.all())
         for field_name in ("short_name", "credit_code", "licence_number", "industry", "address"):
             if not getattr(survivor, field_name) and getattr(duplicate, field_name):

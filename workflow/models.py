@@ -163,6 +163,15 @@ class Task(models.Model):
     case = models.ForeignKey(
         Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="tasks"
     )
+    # The case's customer, kept on the task so that the inbox checks visibility without
+    # going through the case (set when the task opens; moved with the case on a merge).
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="tasks",
+        db_index=False,
+    )
     token = models.PositiveIntegerField()
     node_id = models.CharField(_("step"), max_length=100)
     name = models.CharField(_("name"), max_length=200)

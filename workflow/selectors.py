@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -62,8 +62,8 @@ def _memo(user: User, key: str, compute: Any) -> Any:
 def tasks_visible_to(user: User) -> QuerySet[Task]:
     if not user.has_perm("workflow.view_case"):
         return Task.objects.none()
-    qs = Task.objects.filter(case__customer__merged_into__isnull=True)
-    scope = _memo(user, "task_scope", lambda: _customer_scope(user, "case__customer__"))
+    qs = Task.objects.filter(customer__merged_into__isnull=True)
+    scope = _memo(user, "task_scope", lambda: _customer_scope(user, "customer__"))
     return qs.filter(scope) if scope is not None else qs
 
 
@@ -116,9 +116,9 @@ def inbox(user: User, filters: InboxFilters) -> QuerySet[Task]:
         qs = qs.filter(due_at__gte=now, due_at__lt=now + DUE_SOON)
     text = filters.q.strip()
     if text:
-        qs = qs.filter(Q(case__number__iexact=text) | Q(case__customer__name__icontains=text))
+        qs = qs.filter(Q(case__number__iexact=text) | Q(customer__name__icontains=text))
     return (
-        qs.select_related("case__customer", "assignee")
+        qs.select_related("case", "customer", "assignee")
         .only(
             "name",
             "status",
@@ -126,12 +126,30 @@ def inbox(user: User, filters: InboxFilters) -> QuerySet[Task]:
             "due_at",
             "escalation_level",
             "case__number",
-            "case__customer__name",
+            "customer__name",
             "assignee__username",
             "assignee__display_name",
         )
-        .order_by("due_at", "id")
+        .order_by(F("due_at").asc(nulls_last=True), "id")
     )
+
+
+def inbox_page(user: User, filters: InboxFilters, offset: int, size: int) -> list[Task]:
+    """Rows offset … offset+size (one more, to know whether a next page exists).
+
+    Views spanning both open statuses (a manager's "all", "handed over") read each status in
+    due order from its index and merge here, instead of sorting every open task."""
+    qs = inbox(user, filters)
+    stop = offset + size + 1
+    if filters.view not in ("all", "delegated"):
+        return list(qs[offset:stop])
+    rows = [
+        task
+        for status in (TaskStatus.READY, TaskStatus.CLAIMED)
+        for task in qs.filter(status=status)[:stop]
+    ]
+    rows.sort(key=lambda t: (t.due_at is None, t.due_at or timezone.now(), t.pk))
+    return rows[offset:stop]
 
 
 @dataclass(frozen=True)

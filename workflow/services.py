@@ -351,6 +351,7 @@ def _task_open(case: Case, graph: ProcessGraph, token: int, node_id: str, now: d
             remind_at = calendar.subtract(due_at, parse_duration(spec.remind_before))
     task = Task.objects.create(
         case=case,
+        customer_id=case.customer_id,
         token=token,
         node_id=node_id,
         name=node.name or node_id,

@@ -74,7 +74,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     except ValueError:
         offset = 0
     size = selectors.INBOX_PAGE
-    tasks = list(selectors.inbox(user, filters)[offset : offset + size + 1])
+    tasks = selectors.inbox_page(user, filters, offset, size)
     query = request.GET.copy()
     query["offset"] = str(offset + size)
     context = {

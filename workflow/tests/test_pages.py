@@ -214,8 +214,17 @@ class InboxPagingTests(PersonaTestCase):
             selectors.POOL_CAP = original
 
     def test_managers_see_every_open_task_others_only_theirs(self):
+        from workflow import selectors
+        from workflow.models import Task
+
+        for task in Task.objects.order_by("id")[::3]:  # some claimed, some still in the pool
+            services.task_claim(actor=self.users["market"], task=task)
         all_tasks = self.client_as("market_manager").get("/work/tasks/", {"view": "all"})
         assert len(all_tasks.context["tasks"]) == 50
+        everything = list(
+            selectors.inbox(self.users["market_manager"], selectors.InboxFilters(view="all"))
+        )
+        assert [t.pk for t in all_tasks.context["tasks"]] == [t.pk for t in everything[:50]]
         assert all_tasks.context["filters"].view == "all"
         refused = self.client_as("market").get("/work/tasks/", {"view": "all"})
         assert refused.context["filters"].view == "mine"
