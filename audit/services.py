@@ -78,7 +78,8 @@ def audit_record(
     actor_username = username or (getattr(actor, "username", "") if actor_id else "")
     stored_changes = normalise(dict(changes or {}))
     ip_address = current_ip() if ip is None else ip
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction: a failed audit row fails the whole write.
+    with transaction.atomic(savepoint=False):
         _lock_chain()
         last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
         prev_hash = last or GENESIS_HASH
