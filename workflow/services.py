@@ -282,7 +282,7 @@ def _event(
     at: datetime | None = None,
     **detail: Any,
 ) -> None:
-    CaseEvent.objects.create(
+    event = CaseEvent(
         case=case,
         task=task,
         at=at or timezone.now(),
@@ -292,6 +292,17 @@ def _event(
         text=text[:500],
         detail=to_json(detail),
     )
+    pending: list[CaseEvent] | None = case.__dict__.get("_pending_events")
+    if pending is None:
+        event.save()
+    else:
+        pending.append(event)
+
+
+def _flush_events(case: Case) -> None:
+    """Write the timeline rows collected during one completion in one statement."""
+    pending: list[CaseEvent] = case.__dict__.pop("_pending_events", None) or []
+    CaseEvent.objects.bulk_create(pending)
 
 
 def _apply(case: Case, before: State, result: Result, actor: User | None) -> list[Task]:
@@ -300,13 +311,18 @@ def _apply(case: Case, before: State, result: Result, actor: User | None) -> lis
     now = timezone.now()
     keep = {t.id for t in result.state.tokens}
     existing = {t.id for t in before.tokens}
-    if existing - keep:
-        case.tokens.filter(number__in=existing - keep).delete()
-    Token.objects.bulk_create(
-        Token(case=case, number=t.id, node_id=t.node_id, flow_id=t.flow_id)
-        for t in result.state.tokens
-        if t.id not in existing
-    )
+    gone = sorted(existing - keep)
+    new = [t for t in result.state.tokens if t.id not in existing]
+    if len(gone) == 1 and len(new) == 1:  # a token moved on: one statement instead of two
+        case.tokens.filter(number=gone[0]).update(
+            number=new[0].id, node_id=new[0].node_id, flow_id=new[0].flow_id
+        )
+    else:
+        if gone:
+            case.tokens.filter(number__in=gone).delete()
+        Token.objects.bulk_create(
+            Token(case=case, number=t.id, node_id=t.node_id, flow_id=t.flow_id) for t in new
+        )
     opened: list[Task] = []
     for event in result.events:
         if isinstance(event, TaskOpened):
@@ -617,6 +633,7 @@ def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = N
         raise PermissionDenied("customer")
     if not may_work_on(actor, task):
         raise PermissionDenied("task")
+    case.__dict__["_pending_events"] = []
     if case.status == CaseStatus.ON_HOLD:
         raise ValidationError(_("The case is on hold; resume it first."))
     missing = missing_attachments(task)
@@ -655,6 +672,7 @@ def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = N
         outcome=outcome,
     )
     opened = _apply(case, before, result, actor)
+    _flush_events(case)
     # Audit rows last: the audit chain's lock is then held only until the commit just after.
     audit_record(
         actor=actor,
