@@ -19,22 +19,21 @@ the seeded rows when there are already enough of them. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import shlex
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402 - after the project root is on the path
 
 BATCH = 10_000
 ACCOUNT_MANAGERS = 50
@@ -291,58 +290,11 @@ def reproduce_command(args: argparse.Namespace) -> str:
 
 
 def configure_environment(args: argparse.Namespace) -> tuple[Path, bool]:
-    """Environment for ruwang.settings; returns the var dir and whether we created it."""
-    created = False
-    if args.var_dir:
-        var_dir = Path(args.var_dir)
-        var_dir.mkdir(parents=True, exist_ok=True)
-    else:
-        var_dir = Path(tempfile.mkdtemp(prefix="ruwang-bench-", dir="/tmp"))
-        created = True
-    os.environ["RUWANG_ENV"] = "development"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "ruwang.settings"
-    os.environ["RUWANG_VAR_DIR"] = str(var_dir)
-    os.environ["RUWANG_STATIC_ROOT"] = str(var_dir / "static")
-    os.environ["RUWANG_MEDIA_ROOT"] = str(var_dir / "media")
-    os.environ["RUWANG_DEBUG"] = "false"
-    os.environ["RUWANG_LOG_LEVEL"] = "WARNING"
-    os.environ["REDIS_URL"] = ""
-    # Set even when empty: a developer's .env must not point the benchmark at their database.
-    os.environ["DATABASE_URL"] = args.database_url
-    return var_dir, created
+    return common.configure_environment(args.var_dir, args.database_url, "ruwang-bench-")
 
 
-def _pg_admin_url(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise SystemExit(f"unexpected database name {name!r}")
-    admin = urlunsplit(
-        (parts.scheme.replace("postgres", "postgresql"), parts.netloc, "/postgres", "", "")
-    )
-    return admin, name
-
-
-def pg_create_database(url: str) -> None:
-    import psycopg
-
-    admin, name = _pg_admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
-
-
-def pg_drop_database(url: str) -> None:
-    import psycopg
-
-    admin, name = _pg_admin_url(url)
-    if name in {"postgres", "ruwang"}:
-        raise SystemExit(f"refusing to drop {name}")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print(f"dropped database {name}")
+pg_create_database = common.pg_create_database
+pg_drop_database = common.pg_drop_database
 
 
 # --- seeding -------------------------------------------------------------------------------------
