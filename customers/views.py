@@ -9,8 +9,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import BaseForm, Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -358,8 +360,17 @@ def document_add(request: HttpRequest, pk: int, document_pk: int | None = None) 
     form: Form = (
         VersionForm(request.POST or None, request.FILES or None)
         if document
-        else DocumentForm(request.POST or None, request.FILES or None, customer=customer)
+        else DocumentForm(
+            request.POST or None,
+            request.FILES or None,
+            customer=customer,
+            initial={"kind": request.GET.get("kind", "")},
+        )
     )
+    # A page that sent the user here to upload a required document gets them back.
+    back = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
@@ -378,11 +389,11 @@ def document_add(request: HttpRequest, pk: int, document_pk: int | None = None) 
             form.add_error("file", exc.messages)
         else:
             messages.success(request, _("Document uploaded."))
-            return redirect("customers:detail", pk=customer.pk)
+            return redirect(back or reverse("customers:detail", args=[customer.pk]))
     return render(
         request,
         "customers/document_form.html",
-        {"form": form, "customer": customer, "document": document},
+        {"form": form, "customer": customer, "document": document, "next": back},
     )
 
 

@@ -530,8 +530,8 @@ def _locked_task(task: Task) -> tuple[Case, Task]:
     return case, fresh
 
 
-def missing_attachments(task: Task) -> list[str]:
-    """Labels of the attachment kinds this step requires that the customer does not have yet."""
+def missing_attachment_kinds(task: Task) -> list[str]:
+    """The attachment kinds this step requires that the customer does not have yet."""
     node = version_graph(task.case.version).nodes.get(task.node_id)
     required = node.task.attachments if node and node.task else ()
     if not required:
@@ -541,8 +541,13 @@ def missing_attachments(task: Task) -> list[str]:
             customer_id=task.case.customer_id, kind__in=required, current__isnull=False
         ).values_list("kind", flat=True)
     )
+    return [kind for kind in required if kind not in have]
+
+
+def missing_attachments(task: Task) -> list[str]:
+    """Labels of the missing attachment kinds (see missing_attachment_kinds)."""
     labels = dict(DocumentKind.choices)
-    return [str(labels.get(kind, kind)) for kind in required if kind not in have]
+    return [str(labels.get(kind, kind)) for kind in missing_attachment_kinds(task)]
 
 
 @transaction.atomic

@@ -170,6 +170,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and (task.assignee_id == user.pk or services.may_reassign(user)),
         "delegate_form": DelegateForm(candidates=candidates),
         "missing": services.missing_attachments(task) if task.is_open else [],
+        "missing_kinds": services.missing_attachment_kinds(task) if task.is_open else [],
         "role_label": role_label(task.role, task.role),
         "comments": task.case.comments.select_related("author").order_by("created_at"),
         "can_upload": user.has_perm("customers.change_customer"),

@@ -228,3 +228,59 @@ class InboxPagingTests(PersonaTestCase):
         assert all_tasks.context["filters"].view == "all"
         refused = self.client_as("market").get("/work/tasks/", {"view": "all"})
         assert refused.context["filters"].view == "mine"
+
+
+class RequiredAttachmentTests(PersonaTestCase):
+    def test_a_missing_attachment_is_uploaded_from_the_task_and_leads_back_to_it(self):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        xml = (
+            (BPMN / "approval_loop.bpmn")
+            .read_text()
+            .replace('ruwang:formKey="done"', 'ruwang:formKey="done" ruwang:attachments="contract"')
+        )
+        version = services.version_publish(
+            actor=None, version=services.definition_upload(actor=None, xml=xml)
+        )
+        customer = make_customer("附件客户", make_regions()["360102"], owner=self.users["market"])
+        task = services.case_start(actor=None, customer=customer, version=version).tasks.get()
+        client = self.client_as("market")
+        page = client.get(f"/work/tasks/{task.pk}/")
+        assert page.context["missing_kinds"] == ["contract"]
+        refused = client.post(f"/work/tasks/{task.pk}/", {"note": "x"}, follow=True)
+        task.refresh_from_db()
+        assert task.is_open and "rw-missing" in refused.content.decode()
+        link = f"/customers/{customer.pk}/documents/new/?kind=contract&next=/work/tasks/{task.pk}/"
+        assert link.replace("&", "&amp;") in page.content.decode()
+        form = client.get(link)
+        assert form.context["form"].initial["kind"] == "contract"
+        pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+        uploaded = client.post(
+            link,
+            {
+                "kind": "contract",
+                "title": "入网合同",
+                "next": f"/work/tasks/{task.pk}/",
+                "file": SimpleUploadedFile("c.pdf", pdf, "application/pdf"),
+            },
+        )
+        assert uploaded.url == f"/work/tasks/{task.pk}/"
+        client.post(f"/work/tasks/{task.pk}/", {"note": "合同已上传"})
+        task.refresh_from_db()
+        assert not task.is_open
+
+    def test_an_outside_address_is_not_followed_after_an_upload(self):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        customer = make_customer("外链客户", make_regions()["360102"], owner=self.users["market"])
+        pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+        response = self.client_as("market").post(
+            f"/customers/{customer.pk}/documents/new/",
+            {
+                "kind": "contract",
+                "title": "合同",
+                "next": "https://evil.example/",
+                "file": SimpleUploadedFile("c.pdf", pdf, "application/pdf"),
+            },
+        )
+        assert response.url == f"/customers/{customer.pk}/"
