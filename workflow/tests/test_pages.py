@@ -284,3 +284,17 @@ class RequiredAttachmentTests(PersonaTestCase):
             },
         )
         assert response.url == f"/customers/{customer.pk}/"
+
+
+class HandOverFormTests(PersonaTestCase):
+    def test_only_people_who_see_the_customer_are_offered_as_the_new_holder(self):
+        from ruwang.testing import make_user
+
+        customer = make_customer("转办客户", make_regions()["360102"], owner=self.users["market"])
+        task = services.case_start(actor=None, customer=customer, version=publish()).tasks.get()
+        services.task_claim(actor=self.users["market"], task=task)
+        stranger = make_user("far_away", "account_manager")
+        page = self.client_as("market").get(f"/work/tasks/{task.pk}/")
+        offered = set(page.context["delegate_form"].fields["to"].queryset)
+        assert self.users["director"] in offered  # sees every customer
+        assert stranger not in offered and self.users["market"] not in offered
