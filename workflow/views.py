@@ -154,7 +154,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
     # Only people who may see the customer can take the task over.
     candidates = (
-        users_who_see(task.case.customer, User.objects.exclude(pk=task.assignee_id))
+        users_who_see(task.case.customer, User.objects.exclude(pk=task.assignee_id or 0))
         .distinct()
         .order_by("username")
         if services.may_reassign(user) or task.assignee_id == user.pk
