@@ -289,14 +289,6 @@ def reproduce_command(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
-def configure_environment(args: argparse.Namespace) -> tuple[Path, bool]:
-    return common.configure_environment(args.var_dir, args.database_url, "ruwang-bench-")
-
-
-pg_create_database = common.pg_create_database
-pg_drop_database = common.pg_drop_database
-
-
 # --- seeding -------------------------------------------------------------------------------------
 
 
@@ -801,9 +793,11 @@ def main() -> None:
     args = parse_args()
     command = reproduce_command(args)
     print(f"reproduce: {command}")
-    var_dir, created_var = configure_environment(args)
+    var_dir, created_var = common.configure_environment(
+        args.var_dir, args.database_url, "ruwang-bench-"
+    )
     if args.database_url:
-        pg_create_database(args.database_url)
+        common.pg_create_database(args.database_url)
 
     import django
 
@@ -856,7 +850,7 @@ def main() -> None:
     finally:
         connections.close_all()
         if args.database_url and not args.keep:
-            pg_drop_database(args.database_url)
+            common.pg_drop_database(args.database_url)
         if created_var and not args.keep:
             shutil.rmtree(var_dir, ignore_errors=True)
         elif args.keep or not created_var:

@@ -112,12 +112,6 @@ def parse_args() -> argparse.Namespace:
         "the GIL, processes show what several server workers would do",
     )
     p.add_argument("--seconds", type=float, default=20.0, help="seconds per completion run (20)")
-    p.add_argument(
-        "--try-lock-fix",
-        action="store_true",
-        help="then repeat the completion runs with workflow.services._lock_case patched (in this "
-        "process only) to lock just the case row: measures the suggested fix",
-    )
     p.add_argument("--seed", type=int, default=20261125, help="random seed (20261125)")
     p.add_argument("--slow-ms", type=float, default=50.0, help="explain scenarios above p95 (50)")
     p.add_argument(
@@ -144,21 +138,11 @@ def reproduce_command(args: argparse.Namespace) -> str:
         parts += ["--warmup", str(args.warmup)]
     if args.processes:
         parts += ["--processes", str(args.processes)]
-    if args.try_lock_fix:
-        parts.append("--try-lock-fix")
     if args.slow_ms != 50.0:
         parts += ["--slow-ms", f"{args.slow_ms:g}"]
     if args.unread_hours != 24.0:
         parts += ["--unread-hours", f"{args.unread_hours:g}"]
     return shlex.join(parts)
-
-
-def configure_environment(args: argparse.Namespace) -> tuple[Path, bool]:
-    return common.configure_environment(args.var_dir, args.database_url, "ruwang-wfbench-")
-
-
-pg_create_database = common.pg_create_database
-pg_drop_database = common.pg_drop_database
 
 
 # --- organisation and process --------------------------------------------------------------------
@@ -1176,23 +1160,6 @@ def completion_profile(org: dict[str, Any]) -> tuple[int, float]:
     return len(ctx.captured_queries), db
 
 
-def patch_lock_case() -> None:
-    """The suggested fix, in this process only: `FOR UPDATE OF` the case row. The project's
-    `_lock_case` selects version, customer and region with a plain `FOR UPDATE`, which on
-    PostgreSQL also locks the DefinitionVersion row that every case of the process shares."""
-    from workflow import services
-    from workflow.models import Case
-
-    def _lock_case(case_id: int) -> Case:
-        return (
-            Case.objects.select_for_update(of=("self",))
-            .select_related("version", "customer", "customer__region")
-            .get(pk=case_id)
-        )
-
-    services._lock_case = _lock_case
-
-
 def print_completions(results: list[dict[str, Any]], vendor: str, queries: int) -> None:
     label = "SQLite (writers serialised)" if vendor == "sqlite" else vendor
     per = f"{queries} queries per task_complete" if queries else "queries not profiled"
@@ -1232,9 +1199,11 @@ def main() -> None:
     args = parse_args()
     command = reproduce_command(args)
     print(f"reproduce: {command}")
-    var_dir, created_var = configure_environment(args)
+    var_dir, created_var = common.configure_environment(
+        args.var_dir, args.database_url, "ruwang-wfbench-"
+    )
     if args.database_url:
-        pg_create_database(args.database_url)
+        common.pg_create_database(args.database_url)
 
     import django
 
@@ -1336,23 +1305,13 @@ def main() -> None:
         if args.processes:
             completions.append(run_completions(args, org, args.processes, processes=True))
         queries, _db = completion_profile(org)
-        if args.try_lock_fix:
-            patch_lock_case()
-            print("\nagain with _lock_case locking only the case row (patched in this process)")
-            runs = [(1, False), (args.threads, False)] if args.threads != 1 else [(1, False)]
-            if args.processes:
-                runs.append((args.processes, True))
-            for workers, processes in runs:
-                r = run_completions(args, org, workers, processes=processes)
-                r["workers"] += " +fix"
-                completions.append(r)
         print_table(results, connection.vendor, cases)
         print_completions(completions, connection.vendor, queries)
         print(f"\nreproduce: {command}")
     finally:
         connections.close_all()
         if args.database_url and not args.keep:
-            pg_drop_database(args.database_url)
+            common.pg_drop_database(args.database_url)
         if created_var and not args.keep:
             shutil.rmtree(var_dir, ignore_errors=True)
         elif args.keep or not created_var:
