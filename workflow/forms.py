@@ -44,7 +44,3 @@ class DelegateForm(forms.Form):
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = candidates
         field.label_from_instance = lambda u: u.display_name or u.username  # type: ignore[method-assign,assignment]
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)

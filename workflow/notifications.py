@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from workflow.models import Notification, RobotKind, RobotWebhook, Task
+from workflow.models import Notification, RobotWebhook, Task
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +72,10 @@ def _mail(subject: str, body: str, addresses: list[str]) -> None:
         log.exception("notification e-mail to %s failed", addresses)
 
 
-def robot_payload(kind: str, text: str) -> dict[str, object]:
-    # Both WeCom and DingTalk group robots accept {"msgtype": "text", "text": {"content": …}}.
-    return {"msgtype": "text", "text": {"content": text}}
-
-
 def _robots(text: str) -> None:
     for robot in RobotWebhook.objects.filter(is_active=True):
-        payload = json.dumps(robot_payload(robot.kind, text)).encode()
+        # WeCom and DingTalk group robots both take {"msgtype": "text", "text": {"content": …}}.
+        payload = json.dumps({"msgtype": "text", "text": {"content": text}}).encode()
         request = urllib.request.Request(  # noqa: S310 - an administrator's https robot URL
             robot.url, data=payload, headers={"Content-Type": "application/json"}
         )
@@ -129,6 +125,3 @@ def task_escalated(task: Task, targets: list[User], level: int) -> int:
         "due": _due_text(task),
     }
     return notify(targets, kind="escalated", text=text, task=task, robots=True)
-
-
-__all__ = ["RobotKind", "notify", "robot_payload", "task_assigned"]

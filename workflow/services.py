@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -379,7 +379,7 @@ def _task_open(case: Case, graph: ProcessGraph, token: int, node_id: str, now: d
         claimed_at=now if assignee else None,
         due_at=due_at,
         remind_at=remind_at,
-        next_escalation_at=due_at,
+        next_escalation_at=due_at if spec.escalation else None,
     )
     _event(
         case,
@@ -808,39 +808,40 @@ def sla_tick(now: datetime | None = None) -> dict[str, int]:
     running = Q(status__in=OPEN_TASK_STATUSES, case__status=CaseStatus.RUNNING)
     for task in Task.objects.filter(
         running, remind_at__lte=now, reminded_at__isnull=True
-    ).select_related("case", "assignee"):
+    ).select_related("case__customer", "assignee"):
         with transaction.atomic():
             if Task.objects.filter(pk=task.pk, reminded_at__isnull=True).update(reminded_at=now):
                 notifications.task_reminder(task)
                 counts["reminded"] += 1
     for task in Task.objects.filter(
         running, due_at__lte=now, breached_at__isnull=True
-    ).select_related("case", "assignee"):
+    ).select_related("case__customer", "assignee"):
         with transaction.atomic():
             if Task.objects.filter(pk=task.pk, breached_at__isnull=True).update(breached_at=now):
                 _event(task.case, "breached", task=task, at=now, text=task.name)
                 notifications.task_breached(task)
                 counts["breached"] += 1
     for task in Task.objects.filter(running, next_escalation_at__lte=now).select_related(
-        "case__version", "assignee"
+        "case__version", "case__customer", "assignee"
     ):
         with transaction.atomic():
             level = task.escalation_level + 1
             node = version_graph(task.case.version).nodes.get(task.node_id)
             spec = node.task if node else None
             chain = spec.escalation if spec else ()
-            following = None
-            if spec and spec.sla and level < len(chain):
-                following = current_calendar().add(
-                    task.next_escalation_at or now, parse_duration(spec.sla)
-                )
-            updated = Task.objects.filter(
-                pk=task.pk, escalation_level=task.escalation_level
-            ).update(
-                escalation_level=level if level <= len(chain) else task.escalation_level,
-                next_escalation_at=following,
+            if spec is None or level > len(chain):  # nobody (left) to escalate to
+                Task.objects.filter(pk=task.pk).update(next_escalation_at=None)
+                continue
+            # The next level falls due one more SLA period later.
+            following = (
+                current_calendar().add(task.next_escalation_at or now, parse_duration(spec.sla))
+                if level < len(chain)
+                else None
             )
-            if not updated or level > len(chain):
+            claimed = Task.objects.filter(
+                pk=task.pk, escalation_level=task.escalation_level
+            ).update(escalation_level=level, next_escalation_at=following)
+            if not claimed:  # another tick got there first
                 continue
             task.escalation_level = level
             targets = _escalation_targets(task, level)
@@ -856,7 +857,3 @@ def sla_tick(now: datetime | None = None) -> dict[str, int]:
             notifications.task_escalated(task, targets, level)
             counts["escalated"] += 1
     return counts
-
-
-def task_durations(case: Case) -> dict[int, timedelta]:
-    return {t.pk: (t.completed_at or timezone.now()) - t.created_at for t in case.tasks.all()}

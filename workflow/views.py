@@ -20,7 +20,7 @@ from customers import selectors as customer_selectors
 from customers.models import Customer, DocumentKind
 from workflow import registry, selectors, services
 from workflow.business_calendar import unofficial_years_ahead
-from workflow.forms import DefinitionUploadForm, DelegateForm, ReasonForm
+from workflow.forms import DefinitionUploadForm, DelegateForm
 from workflow.models import Case, CaseStatus, DefinitionVersion, Notification, Task, VersionStatus
 
 
@@ -240,7 +240,6 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "labels": {"due": _("Due"), "overdue": _("Overdue")},
         },
         "may_manage": services.may_manage_case(user, case),
-        "reason_form": ReasonForm(),
         "data_rows": selectors.case_data_rows(case),
         "event_labels": selectors.EVENT_LABELS,
         "now": timezone.now(),
@@ -253,8 +252,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def case_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     user = _user(request)
     case = _case(user, pk)
-    form = ReasonForm(request.POST)
-    reason = form.data.get("reason", "").strip()
+    reason = request.POST.get("reason", "").strip()
     try:
         if action == "hold":
             services.case_hold(actor=user, case=case, reason=reason)
