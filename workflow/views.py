@@ -216,11 +216,27 @@ def case_list(request: HttpRequest) -> HttpResponse:
     _require(user, "workflow.view_case")
     status = request.GET.get("status", "")
     q = request.GET.get("q", "")[:100]
-    cases = list(selectors.case_list(user, status, q)[:100])
+    qs = selectors.case_list(user, status, q)
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        qs = qs.filter(id__lt=int(before))  # keyset: newest first, no OFFSET
+    size = selectors.INBOX_PAGE
+    cases = list(qs[: size + 1])
+    more_url = ""
+    if len(cases) > size:
+        query = request.GET.copy()
+        query["before"] = str(cases[size - 1].pk)
+        more_url = f"{request.path}?{query.urlencode()}"
     return render(
         request,
         "workflow/case_list.html",
-        {"cases": cases, "status": status, "q": q, "status_choices": CaseStatus.choices},
+        {
+            "cases": cases[:size],
+            "more_url": more_url,
+            "status": status,
+            "q": q,
+            "status_choices": CaseStatus.choices,
+        },
     )
 
 

@@ -298,3 +298,18 @@ class HandOverFormTests(PersonaTestCase):
         offered = set(page.context["delegate_form"].fields["to"].queryset)
         assert self.users["director"] in offered  # sees every customer
         assert stranger not in offered and self.users["market"] not in offered
+
+
+class CaseListPagingTests(PersonaTestCase):
+    def test_the_case_list_pages_newest_first_without_gaps(self):
+        customer = make_customer("多单客户", make_regions()["360102"], owner=self.users["market"])
+        version = publish()
+        made = [
+            services.case_start(actor=None, customer=customer, version=version).pk
+            for _ in range(53)
+        ]
+        client = self.client_as("market")
+        first = client.get("/work/cases/")
+        second = client.get(first.context["more_url"])
+        seen = [c.pk for c in first.context["cases"]] + [c.pk for c in second.context["cases"]]
+        assert seen == made[::-1] and second.context["more_url"] == ""
