@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 
 import pytest
 from django_otp.oath import TOTP
 
 from ruwang.testing import STRONG_PASSWORD, make_user
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls here are test setup.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        instance = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield instance
-        instance.close()
-    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 def _sign_in(page, base: str, username: str, password: str = STRONG_PASSWORD) -> None:
@@ -48,9 +19,8 @@ def _sign_in(page, base: str, username: str, password: str = STRONG_PASSWORD) ->
     page.click("#rw-main form button[type=submit]")
 
 
-def test_engineer_signs_in_switches_language_and_signs_out(browser, live_server):
+def test_engineer_signs_in_switches_language_and_signs_out(page, live_server):
     make_user("liuyang", "engineer", display_name="刘洋")
-    page = browser.new_page()
     _sign_in(page, live_server.url, "liuyang")
     page.wait_for_selector("text=您好，刘洋")
     assert page.locator("[data-section=system]").count() == 0  # no administration for engineers
@@ -65,17 +35,15 @@ def test_engineer_signs_in_switches_language_and_signs_out(browser, live_server)
     assert "/accounts/login/" in page.url
 
 
-def test_wrong_password_shows_a_chinese_message(browser, live_server):
-    page = browser.new_page()
+def test_wrong_password_shows_a_chinese_message(page, live_server):
     _sign_in(page, live_server.url, "nobody", "Wrong-Password-1")
     assert "用户名" in page.inner_text("#rw-login-error")
 
 
 def test_new_system_administrator_enrols_a_second_factor_then_reaches_administration(
-    browser, live_server
+    page, live_server
 ):
     make_user("chief", "system_admin", display_name="马超")
-    page = browser.new_page()
     _sign_in(page, live_server.url, "chief")
     page.goto(f"{live_server.url}/admin/")
     page.wait_for_url(re.compile(r"/accounts/2fa/setup/"))
@@ -90,9 +58,9 @@ def test_new_system_administrator_enrols_a_second_factor_then_reaches_administra
     assert page.locator("text=入网 · 系统管理").first.is_visible()
 
 
-def test_sidebar_folds_into_a_menu_on_a_phone(browser, live_server):
+def test_sidebar_folds_into_a_menu_on_a_phone(phone_page, live_server):
     make_user("mobileuser", "engineer")
-    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page = phone_page
     _sign_in(page, live_server.url, "mobileuser")
     page.wait_for_selector("#rw-main")
     menu_link = page.locator("#rw-sidebar a[href='/']")

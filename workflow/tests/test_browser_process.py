@@ -8,14 +8,14 @@ from django.contrib.auth.models import Permission
 
 from customers.tests.factories import make_customer
 from ruwang.testing import make_regions, make_user
-from ruwang.tests.test_browser_journeys import _sign_in, browser  # noqa: F401 - fixture
+from ruwang.tests.test_browser_journeys import _sign_in
 from workflow.models import DefinitionVersion, VersionStatus
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_process_administrator_edits_publishes_and_a_case_shows_its_progress(
-    browser,  # noqa: F811 - the fixture
+    page,
     live_server,
 ):
     admin = make_user("lichen", "operations_director", display_name="李晨")
@@ -33,7 +33,6 @@ def test_a_process_administrator_edits_publishes_and_a_case_shows_its_progress(
         definition__key="tobacco-retailer-onboarding", status=VersionStatus.PUBLISHED
     )
     errors: list[str] = []
-    page = browser.new_page()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     _sign_in(page, live_server.url, "lichen")
