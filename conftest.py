@@ -17,8 +17,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Every test starts with an empty cache: cached option lists hold row ids of other tests."""
+    """Every test starts with empty caches: cached option lists and graphs hold row ids of
+    other tests (ids are reused after a rolled-back test on SQLite)."""
+    from workflow.services import forget_case_graphs
+
     cache.clear()
+    forget_case_graphs()
     yield
 
 

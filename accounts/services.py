@@ -127,6 +127,7 @@ def _apply_roles(user: User, role_codes: Sequence[str]) -> None:
     user.is_staff = any(ROLES_BY_CODE[c].is_staff for c in role_codes if c in ROLES_BY_CODE)
     user.save(update_fields=["is_staff"])
     user._role_codes = frozenset(role_codes)
+    user.__dict__.pop("_customer_scope", None)  # customers.selectors.visibility_scope
 
 
 def user_create(

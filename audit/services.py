@@ -25,6 +25,16 @@ def _lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
 
 
+def _last_hash() -> str | None:
+    # Every service write runs this: a fixed statement, not an ORM query built each time.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT hash FROM {AuditEntry._meta.db_table} ORDER BY id DESC LIMIT 1"  # noqa: S608
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def object_label(obj: models.Model) -> tuple[str, str, str]:
     meta = obj._meta
     return f"{meta.app_label}.{meta.model_name}", str(obj.pk), str(obj)[:200]
@@ -81,8 +91,7 @@ def audit_record(
     # No savepoint inside the caller's transaction: a failed audit row fails the whole write.
     with transaction.atomic(savepoint=False):
         _lock_chain()
-        last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
-        prev_hash = last or GENESIS_HASH
+        prev_hash = _last_hash() or GENESIS_HASH
         occurred_at = timezone.now()
         content = canonical_content(
             occurred_at=occurred_at,

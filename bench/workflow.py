@@ -394,11 +394,11 @@ def insert_notifications(rows: list[tuple[Any, ...]]) -> int:
 def seed_cases(args: argparse.Namespace, org: dict[str, Any], version: Any) -> list[int] | None:
     """Bulk-create the running cases, parked at "Fill", exactly as the services store them.
 
-    Per case: Case, Token(number 2 at Fill via Flow_1), Task (ready, or claimed by a market
-    staff member of the customer's city, 5% of those delegated to the customer's account
-    manager), CaseEvents started/task_opened(/claimed/delegated) and the notifications
-    (task_assigned fans out to every market staff member; +1 to the delegate). Not written: the
-    hash-chained AuditEntry rows of case.start/task.delegate (nothing measured reads them).
+    Per case: Case (token 2 parked at Fill via Flow_1), Task (ready, or claimed by a market staff
+    member of the customer's city, 5% of those delegated to the customer's account manager),
+    CaseEvents started/task_opened(/claimed/delegated) and the notifications (task_assigned
+    fans out to every market staff member; +1 to the delegate). Not written: the hash-chained
+    AuditEntry rows of case.start/task.delegate (nothing measured reads them).
     Returns the ids of the reference cases started through the services (None when reused).
     """
     from django.core.management.color import no_style
@@ -409,7 +409,7 @@ def seed_cases(args: argparse.Namespace, org: dict[str, Any], version: Any) -> l
     from customers.models import Customer
     from workflow.business_calendar import current_calendar
     from workflow.calendar import parse_duration
-    from workflow.models import Case, CaseEvent, Task, TaskStatus, Token
+    from workflow.models import Case, CaseEvent, Task, TaskStatus
     from workflow.services import version_graph
 
     existing = Case.objects.count()
@@ -444,7 +444,7 @@ def seed_cases(args: argparse.Namespace, org: dict[str, Any], version: Any) -> l
     for offset in range(0, len(pending), BATCH):
         rng = random.Random(args.seed * 104_729 + next_case_id)  # noqa: S311 - test data
         chunk = pending[offset : offset + BATCH]
-        cases, tokens, tasks, plans = [], [], [], []
+        cases, tasks, plans = [], [], []
         for customer_id, region_id, owner_id, customer_name in chunk:
             city_staff = staff_of_city[city_of_district[region_id]]
             due_at = calendar.next_working_moment(
@@ -462,12 +462,12 @@ def seed_cases(args: argparse.Namespace, org: dict[str, Any], version: Any) -> l
                     version=version,
                     customer_id=customer_id,
                     data={},
+                    tokens=[[2, "Fill", "Flow_1"]],
                     next_token=3,
                     started_by_id=rng.choice(city_staff),
                     started_at=start_at,
                 )
             )
-            tokens.append(Token(case_id=next_case_id, number=2, node_id="Fill", flow_id="Flow_1"))
             task = Task(
                 customer_id=customer_id,
                 case_id=next_case_id,
@@ -513,7 +513,6 @@ def seed_cases(args: argparse.Namespace, org: dict[str, Any], version: Any) -> l
             next_case_id += 1
         with transaction.atomic():
             Case.objects.bulk_create(cases)
-            Token.objects.bulk_create(tokens)
             Task.objects.bulk_create(tasks)  # sets task.pk (RETURNING) on both databases
             events = []
             notes: list[tuple[Any, ...]] = []
@@ -630,7 +629,7 @@ def case_shape(case_id: int) -> dict[str, Any]:
     from django.utils import timezone
 
     from accounts.models import User
-    from workflow.models import Case, CaseEvent, Notification, Task, Token
+    from workflow.models import Case, CaseEvent, Notification, Task
 
     case = Case.objects.select_related("customer").get(pk=case_id)
     tasks = list(Task.objects.filter(case=case).order_by("id"))
@@ -655,7 +654,6 @@ def case_shape(case_id: int) -> dict[str, Any]:
         assert note.url == reverse("workflow:task", args=[task.pk]), note.url
     return {
         "case": _normalise(case, {"number"}),
-        "tokens": [_normalise(t, set()) for t in Token.objects.filter(case=case).order_by("id")],
         "tasks": [_normalise(t, set()) for t in tasks],
         "events": [_normalise(e, set()) for e in events],
         "notifications": sorted(

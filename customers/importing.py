@@ -52,7 +52,7 @@ from customers.models import (
     Tag,
 )
 from customers.search import normalise
-from customers.selectors import DEPARTMENT_SCOPE_ROLES
+from customers.selectors import VisibilityScope, visibility_scope
 from ruwang.lib import validators
 
 __all__ = [
@@ -570,14 +570,12 @@ class Districts:
     def __init__(self) -> None:
         self.by_code: dict[str, Region] = {}
         self.by_name: dict[str, list[Region]] = defaultdict(list)
-        self.grandparent: dict[int, int | None] = {}
         districts = Region.objects.filter(level=RegionLevel.DISTRICT).select_related(
             "parent__parent"
         )
         for region in districts:
             self.by_code[region.code] = region
             parent = region.parent
-            self.grandparent[region.pk] = parent.parent_id if parent is not None else None
             if not region.is_active:
                 continue
             # 东湖区, 南昌市东湖区, 江西省东湖区 and 江西省南昌市东湖区 all name the district.
@@ -626,12 +624,10 @@ class Districts:
             return None, _("Enter the district code or the district name.")
         return region, None
 
-    def ancestors(self, region: Region) -> set[int | None]:
-        return {region.pk, region.parent_id, self.grandparent.get(region.pk)}
-
 
 class Visibility:
-    """Whether `actor` could see a new customer (mirrors selectors.visibility_condition).
+    """Whether `actor` could see a new customer (selectors.VisibilityScope applied to a row
+    not written yet: its department follows the owner, or the actor without one).
 
     contact_save refuses a customer its actor cannot see, so such rows are reported instead of
     failing half-way through the commit.
@@ -639,43 +635,24 @@ class Visibility:
 
     def __init__(self, actor: User | None) -> None:
         self.actor = actor
-        self.sees_all = actor is None or actor.has_perm("customers.view_all_customers")
-        self.region_ids: set[int | None] = set()
-        self.territory_region_ids: set[int] = set()
-        self.department_id: int | None = None
-        self.becomes_owner = False
-        self.sees_none = False
-        if actor is None or self.sees_all:
-            return
-        self.sees_none = not actor.has_perm("customers.view_customer")
-        self.region_ids = set(actor.regions.values_list("id", flat=True))
-        territory_ids = list(actor.territories.values_list("id", flat=True))
-        if territory_ids:
-            self.territory_region_ids = set(
-                Region.objects.filter(territories__id__in=territory_ids).values_list(
-                    "id", flat=True
-                )
-            )
-        if actor.department_id and actor.has_role(*DEPARTMENT_SCOPE_ROLES):
-            self.department_id = actor.department_id
-        self.becomes_owner = actor.has_role("account_manager")
+        self.scope = VisibilityScope(everything=True) if actor is None else visibility_scope(actor)
+        # An account manager importing a row without an owner becomes its owner.
+        self.becomes_owner = actor is not None and actor.has_role("account_manager")
 
-    def can_see(self, owner: User | None, region: Region, districts: Districts) -> bool:
-        actor = self.actor
-        if self.sees_all or actor is None:
+    def can_see(self, owner: User | None, region: Region) -> bool:
+        scope, actor = self.scope, self.actor
+        if scope.everything or actor is None:
             return True
-        if self.sees_none:
+        if scope.owner_id is None:
             return False
         if owner is None and self.becomes_owner:
             owner = actor
-        if owner is not None and owner.pk == actor.pk:
+        if owner is not None and owner.pk == scope.owner_id:
             return True
-        if self.region_ids & districts.ancestors(region):
-            return True
-        if region.pk in self.territory_region_ids:
+        if region.pk in scope.region_ids:
             return True
         department = owner.department_id if owner is not None else actor.department_id
-        return self.department_id is not None and department == self.department_id
+        return scope.department_id is not None and department == scope.department_id
 
 
 @dataclass
@@ -942,7 +919,7 @@ def validate(
             row.region is not None
             and row.contact is not None
             and (owner is not None or not username)
-            and not visibility.can_see(owner, row.region, districts)
+            and not visibility.can_see(owner, row.region)
         ):
             row.error(
                 "owner_username",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -41,27 +42,81 @@ def region_subtree_ids(region_ids: list[int]) -> list[int]:
     )
 
 
+@dataclass(frozen=True)
+class VisibilityScope:
+    """Which customers a user may see: every one, none, or those they own, those of a set of
+    districts and cities (served regions with their whole subtree, territory districts) and,
+    for department-scoped roles, their department's."""
+
+    everything: bool = False
+    owner_id: int | None = None  # None (and not everything): no customer at all
+    region_ids: frozenset[int] = frozenset()
+    department_id: int | None = None
+
+    def branches(self) -> tuple[Q, ...] | None:
+        """None: every customer. Otherwise the alternatives (OR) by which a row is visible."""
+        if self.everything:
+            return None
+        if self.owner_id is None:
+            return (Q(pk__in=[]),)
+        branches = [Q(owner_id=self.owner_id)]
+        if self.region_ids:
+            # A list, not a subquery: the database can then use the region index (PostgreSQL
+            # ORs it with the owner index).
+            branches.append(Q(region_id__in=sorted(self.region_ids)))
+        if self.department_id is not None:
+            branches.append(Q(department_id=self.department_id))
+        return tuple(branches)
+
+    def admits(self, customer: Customer) -> bool:
+        """The same rule as `branches`, for one customer already loaded (no query)."""
+        if customer.merged_into_id is not None:
+            return False
+        if self.everything:
+            return True
+        if self.owner_id is None:
+            return False
+        return (
+            customer.owner_id == self.owner_id
+            or customer.region_id in self.region_ids
+            or (self.department_id is not None and customer.department_id == self.department_id)
+        )
+
+
+def visibility_scope(user: User) -> VisibilityScope:
+    """The user's scope, computed once per user object (like Django's permission cache: a
+    request loads its user afresh, so a change of regions or roles applies from the next)."""
+    cached: VisibilityScope | None = user.__dict__.get("_customer_scope")
+    if cached is not None:
+        return cached
+    if user.has_perm("customers.view_all_customers"):
+        scope = VisibilityScope(everything=True)
+    elif not user.has_perm("customers.view_customer"):
+        scope = VisibilityScope()
+    else:
+        region_ids = set(region_subtree_ids(_served_region_ids(user)))
+        region_ids.update(
+            Region.objects.filter(territories__staff=user).values_list("id", flat=True)
+        )
+        department_id = None
+        if user.department_id and user.has_role(*DEPARTMENT_SCOPE_ROLES):
+            department_id = user.department_id
+        scope = VisibilityScope(
+            owner_id=user.pk, region_ids=frozenset(region_ids), department_id=department_id
+        )
+    user.__dict__["_customer_scope"] = scope
+    return scope
+
+
+def forget_visibility_scope(user: User) -> None:
+    """Drop the cached scope of this user object (after changing its regions or roles)."""
+    user.__dict__.pop("_customer_scope", None)
+
+
 def visibility_branches(user: User) -> tuple[Q, ...] | None:
     """None: every customer. Otherwise the alternatives (OR) by which this user sees a row:
     own customers, served regions, territory districts, the department's customers."""
-    if user.has_perm("customers.view_all_customers"):
-        return None
-    if not user.has_perm("customers.view_customer"):
-        return (Q(pk__in=[]),)
-    branches = [Q(owner=user)]
-    region_ids = region_subtree_ids(_served_region_ids(user))
-    territory_ids = list(user.territories.values_list("id", flat=True))
-    if territory_ids:
-        region_ids += Region.objects.filter(territories__id__in=territory_ids).values_list(
-            "id", flat=True
-        )
-    if region_ids:
-        # A list, not a subquery: the database can then use the region index (PostgreSQL ORs
-        # it with the owner index). A served region's whole subtree counts.
-        branches.append(Q(region_id__in=sorted(set(region_ids))))
-    if user.department_id and user.has_role(*DEPARTMENT_SCOPE_ROLES):
-        branches.append(Q(department_id=user.department_id))
-    return tuple(branches)
+    return visibility_scope(user).branches()
 
 
 def _any_of(branches: tuple[Q, ...]) -> Q:
@@ -85,45 +140,112 @@ def customers_visible_to(user: User) -> QuerySet[Customer]:
     return qs
 
 
+_WHO_SEES = """
+SELECT u.id FROM {user} u
+WHERE u.is_active AND (
+    u.is_superuser
+    OR EXISTS (SELECT 1 FROM {user_groups} ug
+               JOIN {group_perms} gp ON gp.group_id = ug.group_id
+               JOIN {perm} p ON p.id = gp.permission_id
+               JOIN {ctype} ct ON ct.id = p.content_type_id
+               WHERE ug.user_id = u.id AND ct.app_label = 'customers'
+                 AND p.codename = 'view_all_customers')
+    OR EXISTS (SELECT 1 FROM {user_perms} up
+               JOIN {perm} p ON p.id = up.permission_id
+               JOIN {ctype} ct ON ct.id = p.content_type_id
+               WHERE up.user_id = u.id AND ct.app_label = 'customers'
+                 AND p.codename = 'view_all_customers')
+    OR (
+        (EXISTS (SELECT 1 FROM {user_groups} ug
+                 JOIN {group_perms} gp ON gp.group_id = ug.group_id
+                 JOIN {perm} p ON p.id = gp.permission_id
+                 JOIN {ctype} ct ON ct.id = p.content_type_id
+                 WHERE ug.user_id = u.id AND ct.app_label = 'customers'
+                   AND p.codename = 'view_customer')
+         OR EXISTS (SELECT 1 FROM {user_perms} up
+                    JOIN {perm} p ON p.id = up.permission_id
+                    JOIN {ctype} ct ON ct.id = p.content_type_id
+                    WHERE up.user_id = u.id AND ct.app_label = 'customers'
+                      AND p.codename = 'view_customer'))
+        AND (
+            u.id = %s
+            OR EXISTS (SELECT 1 FROM {region} r
+                       LEFT JOIN {region} p ON p.id = r.parent_id
+                       JOIN {user_regions} ur ON ur.region_id IN (r.id, r.parent_id, p.parent_id)
+                       WHERE r.id = %s AND ur.user_id = u.id)
+            OR EXISTS (SELECT 1 FROM {user_territories} ut
+                       JOIN {territory_districts} td ON td.territory_id = ut.territory_id
+                       WHERE ut.user_id = u.id AND td.region_id = %s)
+            OR (u.department_id = %s
+                AND EXISTS (SELECT 1 FROM {user_groups} ug
+                            JOIN {role} r ON r.group_id = ug.group_id
+                            WHERE ug.user_id = u.id AND r.code IN ({scope_roles})))
+        )
+    )
+)"""
+
+
+@lru_cache(maxsize=1)
+def _who_sees_template() -> str:
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from accounts.models import Role, Territory
+
+    return _WHO_SEES.format(
+        user=User._meta.db_table,
+        user_groups=User.groups.through._meta.db_table,
+        user_perms=User.user_permissions.through._meta.db_table,
+        user_regions=User.regions.through._meta.db_table,
+        user_territories=User.territories.through._meta.db_table,
+        territory_districts=Territory.districts.through._meta.db_table,
+        group_perms=Group.permissions.through._meta.db_table,
+        perm=Permission._meta.db_table,
+        ctype=ContentType._meta.db_table,
+        role=Role._meta.db_table,
+        region=Region._meta.db_table,
+        scope_roles=", ".join(f"'{code}'" for code in DEPARTMENT_SCOPE_ROLES),
+    )
+
+
+def _who_sees_sql(customer: Customer) -> tuple[str, list[Any]]:
+    """`SELECT id FROM users WHERE …`: the active users who may see `customer`, by the rules of
+    VisibilityScope seen from the customer. Written out as SQL (one EXISTS per rule) rather than
+    built by the ORM: every task completion asks it, and the ORM's joins over groups,
+    permissions, regions and territories multiplied rows it then had to de-duplicate."""
+    params = [customer.owner_id, customer.region_id, customer.region_id, customer.department_id]
+    return _who_sees_template(), params
+
+
 def users_who_see(customer: Customer, users: QuerySet[User]) -> QuerySet[User]:
-    """Those of `users` who may see `customer` (the rules of visibility_branches, in one query)."""
-    from django.contrib.auth.models import Permission
+    """Those of `users` who may see `customer`, in one query."""
+    from django.db.models.expressions import RawSQL
 
     if customer.merged_into_id is not None:
         return users.none()
+    sql, params = _who_sees_sql(customer)
+    return users.filter(pk__in=RawSQL(sql, params))  # noqa: S611 - fixed text, values bound
 
-    def having(codename: str) -> Q:
-        perm = Permission.objects.filter(
-            content_type__app_label="customers", codename=codename
-        ).values("id")
-        return Q(groups__permissions__in=perm) | Q(user_permissions__in=perm) | Q(is_superuser=True)
 
-    region = customer.region
-    ancestors = [region.pk] if region else []
-    if region is not None and region.parent_id:
-        ancestors.append(region.parent_id)
-        parent = region.parent  # usually selected with the customer
-        if parent is not None and parent.parent_id:
-            ancestors.append(parent.parent_id)
-    sees = Q(pk=customer.owner_id) if customer.owner_id else Q(pk__in=[])
-    if ancestors:
-        sees |= Q(regions__in=ancestors)
-    if region is not None:
-        sees |= Q(territories__districts=region)
-    if customer.department_id:
-        sees |= Q(
-            department_id=customer.department_id, groups__role__code__in=DEPARTMENT_SCOPE_ROLES
-        )
-    return users.filter(
-        is_active=True,
-        pk__in=User.objects.filter(
-            having("view_all_customers") | (having("view_customer") & sees)
-        ).values("pk"),
+def role_members_who_see_sql(customer: Customer, role: str) -> tuple[str, list[Any]] | None:
+    """`SELECT id …` of the active members of `role` who may see `customer` (those a pool task
+    is offered to), for a caller to build on; None when nobody may (a merged customer)."""
+    from accounts.models import Role
+
+    if customer.merged_into_id is not None:
+        return None
+    sql, params = _who_sees_sql(customer)
+    groups = User.groups.through._meta.db_table
+    return (
+        f"SELECT id FROM {User._meta.db_table} WHERE id IN ({sql}) AND id IN"  # noqa: S608
+        f" (SELECT ug.user_id FROM {groups} ug JOIN {Role._meta.db_table} r"
+        " ON r.group_id = ug.group_id WHERE r.code = %s)",
+        [*params, role],
     )
 
 
 def customer_visible(user: User, customer: Customer) -> bool:
-    return customers_visible_to(user).filter(pk=customer.pk).exists()
+    return visibility_scope(user).admits(customer)
 
 
 def region_filter_options() -> list[tuple[int, str, str]]:

@@ -573,7 +573,7 @@ def _check_against_database(rows: list[_Row], actor: User | None) -> None:
                 )
             else:
                 row.existing = customer
-        elif row.region is not None and not visibility.can_see(None, row.region, districts):
+        elif row.region is not None and not visibility.can_see(None, row.region):
             row.error(
                 "district",
                 _(

@@ -1,4 +1,4 @@
-"""Process definitions (BPMN), cases, tokens, tasks, timeline, notifications, business calendar."""
+"""Process definitions (BPMN), cases, tasks, timeline, notifications, business calendar."""
 
 from __future__ import annotations
 
@@ -98,6 +98,10 @@ class Case(models.Model):
         _("status"), max_length=10, choices=CaseStatus.choices, default=CaseStatus.RUNNING
     )
     data = models.JSONField(_("case data"), default=dict, blank=True)
+    # The engine's parked tokens, [[number, node id, incoming flow id], …]: at user tasks, or at
+    # parallel joins waiting for their siblings. Kept on the case row, which every step locks,
+    # reads and writes anyway.
+    tokens = models.JSONField(default=list, blank=True)
     next_token = models.PositiveIntegerField(default=1)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -126,24 +130,6 @@ class Case(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in (CaseStatus.RUNNING, CaseStatus.ON_HOLD)
-
-
-class Token(models.Model):
-    """A parked token of the engine: at a user task, or at a parallel join waiting for siblings."""
-
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="tokens")
-    number = models.PositiveIntegerField()
-    node_id = models.CharField(max_length=100)
-    flow_id = models.CharField(max_length=100, blank=True)
-
-    class Meta:
-        ordering = ["case", "number"]
-        constraints = [
-            models.UniqueConstraint(fields=["case", "number"], name="token_number_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.case_id}#{self.number}@{self.node_id}"
 
 
 class TaskStatus(models.TextChoices):

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,18 +22,6 @@ from accounts.models import User
 from workflow.models import Notification, RobotWebhook, Task
 
 log = logging.getLogger(__name__)
-
-
-def _people_for(task: Task) -> list[User]:
-    if task.assignee is not None:
-        return [task.assignee]
-    if not task.role:
-        return []
-    from customers.selectors import users_who_see
-
-    members = User.objects.filter(groups__role__code=task.role)
-    # Only those who may see the customer can claim the task: tell nobody else.
-    return list(users_who_see(task.case.customer, members).distinct())
 
 
 def _due_text(task: Task) -> str:
@@ -56,13 +44,43 @@ def notify(
         Notification(recipient=u, kind=kind, text=text[:300], url=url, task=task, created_at=now)
         for u in people.values()
     )
-    addresses = [u.email for u in people.values() if u.email]
+    _send_after_commit(text, url, [u.email for u in people.values() if u.email], robots)
+    return len(people)
+
+
+def notify_task(task: Task, *, kind: str, text: str, robots: bool = False) -> int:
+    """Tell the people a task waits for: its assignee, or else the members of its role who may
+    see the customer (nobody else can claim it). The pool's rows are written by one
+    INSERT … SELECT: a pool task is opened on nearly every step of a process."""
+    from customers.selectors import role_members_who_see_sql
+
+    if task.assignee_id is not None or not task.role:
+        people = [task.assignee] if task.assignee else []
+        return notify(people, kind=kind, text=text, task=task, robots=robots)
+    pool = role_members_who_see_sql(task.case.customer, task.role)
+    emails: list[str] = []  # one per row written ("" for those without an address)
+    url = reverse("workflow:task", args=[task.pk])
+    if pool is not None:
+        members, params = pool
+        table, users = Notification._meta.db_table, User._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (recipient_id, kind, text, url, task_id, created_at)"  # noqa: S608
+                f" SELECT id, %s, %s, %s, %s, %s FROM ({members}) pool"
+                f" RETURNING (SELECT email FROM {users} WHERE id = recipient_id)",
+                [kind, text[:300], url, task.pk, timezone.now(), *params],
+            )
+            emails = [email for (email,) in cursor.fetchall()]
+    _send_after_commit(text, url, [e for e in emails if e], robots)
+    return len(emails)
+
+
+def _send_after_commit(text: str, url: str, addresses: list[str], robots: bool) -> None:
     if addresses:
         body = text + (f"\n\n{settings.RUWANG_BASE_URL.rstrip('/')}{url}" if url else "")
         transaction.on_commit(lambda: _mail(text, body, addresses))
     if robots:
         transaction.on_commit(lambda: _robots(text))
-    return len(people)
 
 
 def _mail(subject: str, body: str, addresses: list[str]) -> None:
@@ -94,7 +112,7 @@ def task_assigned(task: Task) -> int:
     }
     if task.due_at:
         text += " · " + _("due %(due)s") % {"due": _due_text(task)}
-    return notify(_people_for(task), kind="assigned", text=text, task=task)
+    return notify_task(task, kind="assigned", text=text)
 
 
 def task_reminder(task: Task) -> int:
@@ -103,7 +121,7 @@ def task_reminder(task: Task) -> int:
         "case": task.case.number,
         "due": _due_text(task),
     }
-    return notify(_people_for(task), kind="reminder", text=text, task=task, robots=True)
+    return notify_task(task, kind="reminder", text=text, robots=True)
 
 
 def task_breached(task: Task) -> int:
@@ -112,7 +130,7 @@ def task_breached(task: Task) -> int:
         "case": task.case.number,
         "due": _due_text(task),
     }
-    return notify(_people_for(task), kind="breached", text=text, task=task, robots=True)
+    return notify_task(task, kind="breached", text=text, robots=True)
 
 
 def task_escalated(task: Task, targets: list[User], level: int) -> int:

@@ -44,7 +44,6 @@ from workflow.models import (
     ProcessDefinition,
     Task,
     TaskStatus,
-    Token,
     VersionStatus,
 )
 
@@ -65,6 +64,35 @@ def version_graph(version: DefinitionVersion) -> ProcessGraph:
     """The parsed graph of a version (parsed once per process and XML text)."""
     digest = hashlib.sha256(version.xml.encode()).hexdigest()
     return _graph_for(digest, version.xml)
+
+
+# Graphs of the versions cases run, by version id, so a step does not read the XML again. Only
+# versions that are no longer drafts (their XML never changes again) and only once the reading
+# transaction has committed (a committed row's id is never given to another row).
+_CASE_GRAPHS: dict[int, ProcessGraph] = {}
+
+
+def case_graph(case: Case) -> ProcessGraph:
+    """The process graph of the version this case runs."""
+    graph = _CASE_GRAPHS.get(case.version_id)
+    if graph is not None:
+        return graph
+    version = case.version
+    graph = version_graph(version)
+    if version.status != VersionStatus.DRAFT:
+        version_id = version.pk
+
+        def remember() -> None:
+            if len(_CASE_GRAPHS) >= 256:
+                _CASE_GRAPHS.clear()
+            _CASE_GRAPHS[version_id] = graph
+
+        transaction.on_commit(remember)
+    return graph
+
+
+def forget_case_graphs() -> None:
+    _CASE_GRAPHS.clear()
 
 
 def definition_problems(xml: str) -> list[dict[str, str]]:
@@ -251,7 +279,7 @@ def _condition_data(case: Case, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _engine(case: Case, actor: User | None) -> Engine:
-    graph = version_graph(case.version)
+    graph = case_graph(case)
 
     def evaluate(text: str, data: Mapping[str, Any]) -> bool:
         return conditions.evaluate(text, _condition_data(case, data))
@@ -265,8 +293,8 @@ def _engine(case: Case, actor: User | None) -> Engine:
 
 def _state(case: Case) -> State:
     tokens = tuple(
-        EngineToken(id=t.number, node_id=t.node_id, flow_id=t.flow_id)
-        for t in case.tokens.order_by("number")
+        EngineToken(id=number, node_id=node_id, flow_id=flow_id)
+        for number, node_id, flow_id in sorted(case.tokens)
     )
     return State(tokens=tokens, next_id=case.next_token, ended=False)
 
@@ -305,24 +333,10 @@ def _flush_events(case: Case) -> None:
     CaseEvent.objects.bulk_create(pending)
 
 
-def _apply(case: Case, before: State, result: Result, actor: User | None) -> list[Task]:
+def _apply(case: Case, result: Result, actor: User | None) -> list[Task]:
     """Persist the engine's new state: tokens, new tasks, timeline, case end."""
-    graph = version_graph(case.version)
+    graph = case_graph(case)
     now = timezone.now()
-    keep = {t.id for t in result.state.tokens}
-    existing = {t.id for t in before.tokens}
-    gone = sorted(existing - keep)
-    new = [t for t in result.state.tokens if t.id not in existing]
-    if len(gone) == 1 and len(new) == 1:  # a token moved on: one statement instead of two
-        case.tokens.filter(number=gone[0]).update(
-            number=new[0].id, node_id=new[0].node_id, flow_id=new[0].flow_id
-        )
-    else:
-        if gone:
-            case.tokens.filter(number__in=gone).delete()
-        Token.objects.bulk_create(
-            Token(case=case, number=t.id, node_id=t.node_id, flow_id=t.flow_id) for t in new
-        )
     opened: list[Task] = []
     for event in result.events:
         if isinstance(event, TaskOpened):
@@ -340,8 +354,9 @@ def _apply(case: Case, before: State, result: Result, actor: User | None) -> lis
         elif isinstance(event, EndReached):
             _event(case, "end", node_id=event.node_id, text=graph.nodes[event.node_id].name, at=now)
     case.data = to_json(result.data)
+    case.tokens = [[t.id, t.node_id, t.flow_id] for t in result.state.tokens]
     case.next_token = result.state.next_id
-    fields = ["data", "next_token"]
+    fields = ["data", "tokens", "next_token"]
     if result.state.ended:
         case.status = CaseStatus.COMPLETED
         case.ended_at = now
@@ -434,22 +449,17 @@ def territory_manager(region: Region | None) -> User | None:
 
 
 def _lock_case(case_id: int) -> Case:
-    # OF self: the version row every case shares (and the customer) must not be locked too,
-    # or every completion of every case would wait for the others.
-    return (
-        Case.objects.select_for_update(of=("self",))
-        .select_related("version", "customer", "customer__region__parent")
-        .get(pk=case_id)
-    )
+    # The case row alone (its customer and version are read when needed, unlocked: the
+    # version row every case shares must never be locked, or all completions would queue).
+    return Case.objects.select_for_update().get(pk=case_id)
 
 
 def _may_see_customer(actor: User | None, customer: Customer) -> bool:
     if actor is None:
         return True
-    from customers.selectors import users_who_see
+    from customers.selectors import customer_visible
 
-    # One query (the rules of customers.selectors.visibility_branches seen from the customer).
-    return users_who_see(customer, User.objects.filter(pk=actor.pk)).exists()
+    return customer_visible(actor, customer)
 
 
 @transaction.atomic
@@ -486,7 +496,7 @@ def case_start(
         result = _engine(case, actor).start(dict(case.data))
     except (EngineError, conditions.ConditionError) as exc:
         raise ValidationError(str(exc)) from exc
-    _apply(case, State(tokens=(), next_id=1, ended=False), result, actor)
+    _apply(case, result, actor)
     audit_record(
         actor=actor,
         action="case.start",
@@ -514,7 +524,7 @@ def may_reassign(actor: User) -> bool:
 
 def _locked_task(task: Task) -> tuple[Case, Task]:
     case = _lock_case(task.case_id)
-    fresh = Task.objects.select_related("assignee", "completed_by").get(pk=task.pk)
+    fresh = Task.objects.get(pk=task.pk)
     fresh.case = case
     if not fresh.is_open:
         who = fresh.completed_by.display_name if fresh.completed_by else ""
@@ -532,7 +542,7 @@ def _locked_task(task: Task) -> tuple[Case, Task]:
 
 def missing_attachment_kinds(task: Task) -> list[str]:
     """The attachment kinds this step requires that the customer does not have yet."""
-    node = version_graph(task.case.version).nodes.get(task.node_id)
+    node = case_graph(task.case).nodes.get(task.node_id)
     required = node.task.attachments if node and node.task else ()
     if not required:
         return []
@@ -657,10 +667,12 @@ def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = N
     task.status = TaskStatus.RETURNED if outcome == "reject" else TaskStatus.COMPLETED
     task.completed_at = now
     task.completed_by = actor
+    fields = ["data", "outcome", "status", "completed_at", "completed_by"]
     if task.assignee_id is None:
         task.assignee = actor
         task.claimed_at = now
-    task.save()
+        fields += ["assignee", "claimed_at"]
+    task.save(update_fields=fields)
     case_data = {**case.data, **values}
     before = _state(case)
     try:
@@ -676,7 +688,7 @@ def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = N
         text=str(values.get("reason") or values.get("note") or ""),
         outcome=outcome,
     )
-    opened = _apply(case, before, result, actor)
+    opened = _apply(case, result, actor)
     _flush_events(case)
     # Audit rows last: the audit chain's lock is then held only until the commit just after.
     audit_record(
@@ -761,10 +773,10 @@ def case_cancel(*, actor: User, case: Case, reason: str) -> Case:
         raise ValidationError({"reason": _("Give the reason for the cancellation.")})
     now = timezone.now()
     _close_open_tasks(case, TaskStatus.CANCELLED, now)
-    case.tokens.all().delete()
+    case.tokens = []
     case.status = CaseStatus.CANCELLED
     case.ended_at = now
-    case.save(update_fields=["status", "ended_at"])
+    case.save(update_fields=["tokens", "status", "ended_at"])
     _event(case, "cancelled", actor=actor, text=reason, at=now)
     audit_record(actor=actor, action="case.cancel", obj=case, changes={"reason": [None, reason]})
     return case
@@ -786,7 +798,7 @@ def comment_add(*, actor: User, case: Case, text: str, task: Task | None = None)
 
 def _escalation_targets(task: Task, level: int) -> list[User]:
     """Who is told at escalation `level` (1 = first): the chain's entry for that level."""
-    node = version_graph(task.case.version).nodes.get(task.node_id)
+    node = case_graph(task.case).nodes.get(task.node_id)
     chain = node.task.escalation if node and node.task else ()
     if level > len(chain):
         return []
@@ -826,7 +838,7 @@ def sla_tick(now: datetime | None = None) -> dict[str, int]:
     ):
         with transaction.atomic():
             level = task.escalation_level + 1
-            node = version_graph(task.case.version).nodes.get(task.node_id)
+            node = case_graph(task.case).nodes.get(task.node_id)
             spec = node.task if node else None
             chain = spec.escalation if spec else ()
             if spec is None or level > len(chain):  # nobody (left) to escalate to

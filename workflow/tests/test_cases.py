@@ -77,7 +77,7 @@ class CaseFlowTests(PersonaTestCase):
         self.customer.refresh_from_db()
         assert case.status == CaseStatus.COMPLETED
         assert self.customer.status == "active"
-        assert not case.tokens.exists()
+        assert case.tokens == []
         kinds = list(case.events.values_list("kind", flat=True))
         assert kinds.count("returned") == 1 and kinds[-1] == "completed"
 
@@ -201,4 +201,4 @@ class HoldAndCalendarTests(PersonaTestCase):
         services.case_cancel(actor=self.users["director"], case=case, reason="客户放弃")
         assert case.tasks.get().status == TaskStatus.CANCELLED
         case.refresh_from_db()
-        assert case.status == CaseStatus.CANCELLED and not case.tokens.exists()
+        assert case.status == CaseStatus.CANCELLED and case.tokens == []
