@@ -8,6 +8,13 @@ class RuwangConfig(AppConfig):
     name = "ruwang"
     verbose_name = _("Ruwang")
 
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from ruwang.db import use_preparing_cursors
+
+        connection_created.connect(use_preparing_cursors, dispatch_uid="ruwang-preparing-cursors")
+
 
 class RuwangAdminConfig(admin_apps.AdminConfig):
     default = False

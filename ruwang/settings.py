@@ -149,13 +149,12 @@ _database_url = env_str("DATABASE_URL")
 if _database_url:
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Parameters bound by the server, and statements a connection runs repeatedly
-        # prepared once (psycopg prepares after the 2nd run): the engine's steps repeat the
-        # same dozen statements, whose planning otherwise costs PostgreSQL more than running.
+        # Parameters bound by the server; statements are prepared only where the code asks for
+        # it (ruwang.db.prepared_statements: process steps), never by repetition alone.
         DATABASES["default"]["OPTIONS"] = {
             **DATABASES["default"].get("OPTIONS", {}),
             "server_side_binding": True,
-            "prepare_threshold": 2,
+            "prepare_threshold": 1,
         }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)

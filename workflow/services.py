@@ -20,6 +20,7 @@ from accounts.models import Region, User
 from accounts.roles import ROLES_BY_CODE
 from audit.services import audit_record
 from customers.models import Customer, Document, DocumentKind
+from ruwang.db import prepared_statements
 from workflow import bpmn, conditions, notifications, registry
 from workflow.business_calendar import current_calendar
 from workflow.calendar import duration_ok, parse_duration
@@ -462,6 +463,7 @@ def _may_see_customer(actor: User | None, customer: Customer) -> bool:
     return customer_visible(actor, customer)
 
 
+@prepared_statements()
 @transaction.atomic
 def case_start(
     *,
@@ -560,6 +562,7 @@ def missing_attachments(task: Task) -> list[str]:
     return [str(labels.get(kind, kind)) for kind in missing_attachment_kinds(task)]
 
 
+@prepared_statements()
 @transaction.atomic
 def task_claim(*, actor: User, task: Task) -> Task:
     case, task = _locked_task(task)
@@ -581,6 +584,7 @@ def task_claim(*, actor: User, task: Task) -> Task:
     return task
 
 
+@prepared_statements()
 @transaction.atomic
 def task_unclaim(*, actor: User, task: Task) -> Task:
     case, task = _locked_task(task)
@@ -596,6 +600,7 @@ def task_unclaim(*, actor: User, task: Task) -> Task:
     return task
 
 
+@prepared_statements()
 @transaction.atomic
 def task_delegate(*, actor: User, task: Task, to: User, reason: str) -> Task:
     """Hand a task to someone else (the assignee delegates; a manager reassigns), audited."""
@@ -636,6 +641,7 @@ def task_delegate(*, actor: User, task: Task, to: User, reason: str) -> Task:
     return task
 
 
+@prepared_statements()
 @transaction.atomic
 def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = None) -> list[Task]:
     """Complete a task with its form data; returns the tasks that opened next.
