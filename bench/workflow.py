@@ -24,6 +24,7 @@ the seeded rows (the completions of the first run stay completed). See bench/REA
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import re
 import shlex
@@ -1018,6 +1019,11 @@ def run_completions(
     CHAIN_LOCKS.clear()
     if processes:
         connections.close_all()  # the children fork: they must not share the connection
+        # Like a server's workers forked from a loaded master: the benchmark's own objects are
+        # left out of the children's garbage collections (which would otherwise walk, and
+        # copy page by page, everything the parent seeded and measured).
+        gc.collect()
+        gc.freeze()
         ctx = multiprocessing.get_context("fork")
         t0 = ctx.Value("d", 0.0)
 

@@ -150,11 +150,15 @@ if _database_url:
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Parameters bound by the server; statements are prepared only where the code asks for
-        # it (ruwang.db.prepared_statements: process steps), never by repetition alone.
+        # it (ruwang.db.prepared_statements: process steps), never by repetition alone. The
+        # working set is cached or on SSD: a random page read costs about a sequential one,
+        # and with PostgreSQL's default (4) the planner prefers scanning thousands of customers
+        # to probing the few dozen rows an inbox page or a search needs.
         DATABASES["default"]["OPTIONS"] = {
             **DATABASES["default"].get("OPTIONS", {}),
             "server_side_binding": True,
             "prepare_threshold": 1,
+            "options": "-c random_page_cost=" + env_str("RUWANG_PG_RANDOM_PAGE_COST", "1.1"),
         }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
