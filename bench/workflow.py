@@ -434,7 +434,7 @@ def seed_cases(args: argparse.Namespace, org: dict[str, Any], version: Any) -> l
     todo_customers = (
         Customer.objects.filter(cases__isnull=True)
         .order_by("id")
-        .values_list("id", "region_id", "owner_id", "name")
+        .values_list("id", "region_id", "owner_id", "department_id", "name")
     )
     pending = list(todo_customers[: args.cases - existing - len(refs)])
     print(f"seeding {len(pending):,} cases (batches of {BATCH:,})")
@@ -446,7 +446,7 @@ def seed_cases(args: argparse.Namespace, org: dict[str, Any], version: Any) -> l
         rng = random.Random(args.seed * 104_729 + next_case_id)  # noqa: S311 - test data
         chunk = pending[offset : offset + BATCH]
         cases, tasks, plans = [], [], []
-        for customer_id, region_id, owner_id, customer_name in chunk:
+        for customer_id, region_id, owner_id, department_id, customer_name in chunk:
             city_staff = staff_of_city[city_of_district[region_id]]
             due_at = calendar.next_working_moment(
                 now + timedelta(seconds=rng.uniform(-1, 1) * DUE_SPREAD.total_seconds())
@@ -471,6 +471,9 @@ def seed_cases(args: argparse.Namespace, org: dict[str, Any], version: Any) -> l
             )
             task = Task(
                 customer_id=customer_id,
+                customer_owner_id=owner_id,
+                customer_region_id=region_id,
+                customer_department_id=department_id,
                 case_id=next_case_id,
                 token=2,
                 node_id="Fill",

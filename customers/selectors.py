@@ -53,19 +53,21 @@ class VisibilityScope:
     region_ids: frozenset[int] = frozenset()
     department_id: int | None = None
 
-    def branches(self) -> tuple[Q, ...] | None:
-        """None: every customer. Otherwise the alternatives (OR) by which a row is visible."""
+    def branches(self, prefix: str = "") -> tuple[Q, ...] | None:
+        """None: every customer. Otherwise the alternatives (OR) by which a row is visible, on
+        the columns `owner_id`, `region_id`, `department_id` (with a prefix: a task's copies,
+        `customer_owner_id` …)."""
         if self.everything:
             return None
         if self.owner_id is None:
             return (Q(pk__in=[]),)
-        branches = [Q(owner_id=self.owner_id)]
+        branches = [Q(**{f"{prefix}owner_id": self.owner_id})]
         if self.region_ids:
             # A list, not a subquery: the database can then use the region index (PostgreSQL
             # ORs it with the owner index).
-            branches.append(Q(region_id__in=sorted(self.region_ids)))
+            branches.append(Q(**{f"{prefix}region_id__in": sorted(self.region_ids)}))
         if self.department_id is not None:
-            branches.append(Q(department_id=self.department_id))
+            branches.append(Q(**{f"{prefix}department_id": self.department_id}))
         return tuple(branches)
 
     def admits(self, customer: Customer) -> bool:

@@ -163,6 +163,7 @@ def customer_update(
     _clean_customer(customer)
     with transaction.atomic():
         customer.save()
+        _copy_keys_to_tasks(customer)
         if tags is not None:
             customer.tags.set(list(tags))
         refresh_search(customer)
@@ -538,6 +539,15 @@ def document_open(*, actor: User, version: DocumentVersion) -> IO[bytes]:
 # --- duplicates and merge -------------------------------------------------------------------
 
 
+def _copy_keys_to_tasks(customer: Customer) -> None:
+    """Process tasks carry the customer's visibility keys (workflow inbox lists filter on them)."""
+    customer.tasks.update(
+        customer_owner_id=customer.owner_id,
+        customer_region_id=customer.region_id,
+        customer_department_id=customer.department_id,
+    )
+
+
 def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Customer) -> Customer:
     """Move everything of `duplicate` onto `survivor`; the duplicate stays, marked as merged."""
     require_perm(actor, "customers.merge_customers")
@@ -562,6 +572,7 @@ def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Custome
         # Cases (and so their tasks) follow: a merged customer is hidden from every list.
         duplicate.cases.update(customer=survivor)
         duplicate.tasks.update(customer=survivor)
+        _copy_keys_to_tasks(survivor)
         survivor.tags.add(*duplicate.tags.all())
         for field_name in ("short_name", "credit_code", "licence_number", "industry", "address"):
             if not getattr(survivor, field_name) and getattr(duplicate, field_name):

@@ -158,6 +158,33 @@ class Task(models.Model):
         related_name="tasks",
         db_index=False,
     )
+    # The customer's visibility keys, copied so that inbox lists and counts filter the task rows
+    # they walk instead of joining every customer a user may see. Kept in step by the customer
+    # services (update, merge); the case page and every write still check the customer itself.
+    customer_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    customer_region = models.ForeignKey(
+        "accounts.Region",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    customer_department = models.ForeignKey(
+        "accounts.Department",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
     token = models.PositiveIntegerField()
     node_id = models.CharField(_("step"), max_length=100)
     name = models.CharField(_("name"), max_length=200)

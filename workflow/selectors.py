@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from customers.selectors import visibility_condition
 from workflow.models import (
     OPEN_TASK_STATUSES,
     Case,
@@ -27,27 +26,11 @@ from workflow.models import (
 DUE_SOON = timedelta(hours=24)
 
 
-def _customer_scope(user: User, prefix: str) -> Q | None:
-    """The visibility of customers, re-rooted at `prefix` ("customer__" or "case__customer__")."""
-    condition = visibility_condition(user)
-    if condition is None:
-        return None
-
-    def reroot(q: Q) -> Q:
-        children: list[Any] = []
-        for child in q.children:
-            if isinstance(child, Q):
-                children.append(reroot(child))
-            else:
-                key, value = child  # type: ignore[misc]
-                children.append((prefix + key, value))
-        rebuilt = Q()
-        rebuilt.children = children
-        rebuilt.connector = q.connector
-        rebuilt.negated = q.negated
-        return rebuilt
-
-    return reroot(condition)
+def _any(branches: tuple[Q, ...]) -> Q:
+    condition = branches[0]
+    for branch in branches[1:]:
+        condition |= branch
+    return condition
 
 
 def _memo(user: User, key: str, compute: Any) -> Any:
@@ -60,19 +43,23 @@ def _memo(user: User, key: str, compute: Any) -> Any:
 
 
 def tasks_visible_to(user: User) -> QuerySet[Task]:
+    """Tasks of the customers the user may see, by the copies of the customer's visibility
+    keys on each task (no join: an inbox walks its task index and filters as it goes)."""
+    from customers.selectors import visibility_scope
+
     if not user.has_perm("workflow.view_case"):
         return Task.objects.none()
-    qs = Task.objects.filter(customer__merged_into__isnull=True)
-    scope = _memo(user, "task_scope", lambda: _customer_scope(user, "customer__"))
-    return qs.filter(scope) if scope is not None else qs
+    branches = _memo(user, "task_scope", lambda: visibility_scope(user).branches("customer_"))
+    return Task.objects.all() if branches is None else Task.objects.filter(_any(branches))
 
 
 def cases_visible_to(user: User) -> QuerySet[Case]:
+    from customers.selectors import visibility_scope
+
     if not user.has_perm("workflow.view_case"):
         return Case.objects.none()
-    qs = Case.objects.all()
-    scope = _customer_scope(user, "customer__")
-    return qs.filter(scope) if scope is not None else qs
+    branches = visibility_scope(user).branches("customer__")
+    return Case.objects.all() if branches is None else Case.objects.filter(_any(branches))
 
 
 def user_role_codes(user: User) -> list[str]:

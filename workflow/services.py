@@ -381,9 +381,13 @@ def _task_open(case: Case, graph: ProcessGraph, token: int, node_id: str, now: d
         due_at = calendar.add(now, parse_duration(spec.sla))
         if spec.remind_before:
             remind_at = calendar.subtract(due_at, parse_duration(spec.remind_before))
+    customer = case.customer
     task = Task.objects.create(
         case=case,
-        customer_id=case.customer_id,
+        customer_id=customer.pk,
+        customer_owner_id=customer.owner_id,
+        customer_region_id=customer.region_id,
+        customer_department_id=customer.department_id,
         token=token,
         node_id=node_id,
         name=node.name or node_id,

@@ -47,10 +47,31 @@ class PagesTests(PersonaTestCase):
         self.assert_access(f"/work/tasks/{self.task.pk}/", allowed=visible, not_found=hidden)
         self.assert_access(f"/work/cases/{self.case.pk}/", allowed=visible, not_found=hidden)
 
+    def test_a_task_follows_its_customer_when_the_owner_changes_or_it_is_merged(self):
+        from customers import services as customer_services
+
+        url = f"/work/tasks/{self.task.pk}/"
+        assert self.client_as("account_manager").get(url).status_code == 404
+        customer_services.customer_update(
+            actor=None, customer=self.customer, data={"owner": self.users["account_manager"]}
+        )
+        assert self.client_as("account_manager").get(url).status_code == 200
+        survivor = make_customer("合并后客户", self.regions["360102"], owner=self.users["market"])
+        customer_services.customer_merge(actor=None, survivor=survivor, duplicate=self.customer)
+        assert self.client_as("account_manager").get(url).status_code == 404
+        assert self.client_as("market").get(url).status_code == 200
+
     def test_the_pool_shows_unclaimed_tasks_of_my_roles_and_claiming_moves_them_to_mine(self):
         client = self.client_as("market")
         pool = client.get("/work/tasks/", {"view": "pool"})
         assert [t.pk for t in pool.context["tasks"]] == [self.task.pk]
+        html = pool.content.decode()
+        # every row's button submits the page's one claim form (it carries the CSRF token)
+        assert f'form="rw-claim-form" formaction="/work/tasks/{self.task.pk}/claim/"' in html
+        assert (
+            '<form id="rw-claim-form" method="post"><input type="hidden" name="csrfmiddlewaretoken"'
+            in html
+        )
         assert client.get("/work/tasks/").context["tasks"] == []
         client.post(f"/work/tasks/{self.task.pk}/claim/")
         assert [t.pk for t in client.get("/work/tasks/").context["tasks"]] == [self.task.pk]
