@@ -1,7 +1,9 @@
-"""Enforces two-factor authentication and password expiry for signed-in users."""
+"""Enforces two-factor authentication and password expiry for signed-in users, and keeps the
+idle timeout sliding."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -49,3 +51,25 @@ class SecurityPolicyMiddleware:
                 if user.password_expired():
                     return _redirect(request, reverse("accounts:password_change"))
         return self.get_response(request)
+
+
+# A session is saved (its idle clock restarted) at most once a minute, not on every request.
+SESSION_REFRESH_SECONDS = 60
+_REFRESHED = "_rw_refreshed"
+
+
+class SlidingSessionMiddleware:
+    """The idle timeout counts from the last request: a session in use is saved again, with a
+    new expiry, once it is a minute old (instead of a database write on every request)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is not None and not session.is_empty():
+            now = int(time.time())
+            if now - int(session.get(_REFRESHED, 0)) >= SESSION_REFRESH_SECONDS:
+                session[_REFRESHED] = now  # marks the session modified: saved with a new expiry
+        return response

@@ -95,6 +95,28 @@ class IdleTimeoutTests(PersonaTestCase):
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/")
 
+    def test_a_session_in_use_is_written_at_most_once_a_minute(self):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        def session_writes() -> int:
+            with CaptureQueriesContext(connection) as ctx:
+                assert client.get("/").status_code == 200
+            return sum(
+                1
+                for q in ctx.captured_queries
+                if "django_session" in q["sql"] and "UPDATE" in q["sql"]
+            )
+
+        with time_machine.travel(START, tick=False) as clock:
+            client = Client()
+            _login(client, "engineer", STRONG_PASSWORD)
+            clock.shift(timedelta(seconds=30))
+            assert session_writes() == 0
+            clock.shift(timedelta(seconds=31))
+            assert session_writes() == 1  # a minute since the last write: the idle clock restarts
+            assert session_writes() == 0
+
     @override_settings(SESSION_COOKIE_AGE=10 * 60)
     def test_idle_timeout_is_configurable(self):
         with time_machine.travel(START, tick=False) as clock:

@@ -50,7 +50,7 @@ class AuditListTests(PersonaTestCase):
         first = client.get("/audit/", {"action": "bulk."})
         assert len(first.context["rows"]) == 50
         cursor = first.context["next_cursor"]
-        with self.assertNumQueries(9):  # session, user, device, perms ×2, page, session save
+        with self.assertNumQueries(6):  # session, user, device, perms ×2, page
             more = client.get(
                 "/audit/", {"action": "bulk.", "before": cursor}, headers={"HX-Request": "true"}
             )
