@@ -63,11 +63,7 @@ def cases_visible_to(user: User) -> QuerySet[Case]:
 
 
 def user_role_codes(user: User) -> list[str]:
-    return _memo(
-        user,
-        "roles",
-        lambda: list(user.groups.filter(role__isnull=False).values_list("role__code", flat=True)),
-    )
+    return sorted(user.role_codes())
 
 
 INBOX_VIEWS = ("mine", "pool", "delegated", "all")

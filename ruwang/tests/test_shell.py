@@ -117,7 +117,7 @@ class DashboardTests(PersonaTestCase):
     def test_workbench_query_count_is_bounded(self):
         client = self.client_as("sysadmin")
         client.get("/")
-        with self.assertNumQueries(22):  # incl. the bell, task counts and the next tasks
+        with self.assertNumQueries(21):  # incl. the bell, task counts and the next tasks
             client.get("/")
 
 
