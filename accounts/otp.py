@@ -17,7 +17,16 @@ def otp_required_for(user: User) -> bool:
 
 
 def has_confirmed_device(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    """Asked by the security middleware and by pages of the same request: once per user object."""
+    cached: bool | None = user.__dict__.get("_rw_has_device")
+    if cached is None:
+        cached = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        user.__dict__["_rw_has_device"] = cached
+    return cached
+
+
+def forget_device_state(user: User) -> None:
+    user.__dict__.pop("_rw_has_device", None)
 
 
 def pending_device(user: User) -> TOTPDevice:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Department, Region, RegionLevel, Role, Territory, User
+from accounts.otp import forget_device_state
 from accounts.roles import AUDIT_ONLY_ROLES, INCOMPATIBLE_ROLES, ROLES, ROLES_BY_CODE
 from audit.services import audit_record, changes_between, field_values
 
@@ -410,6 +411,7 @@ def otp_enrol_confirm(*, user: User, device: Any, token: str) -> bool:
         device.save(update_fields=["confirmed"])
         type(device).objects.filter(user=user).exclude(pk=device.pk).delete()
         audit_record(actor=user, action="otp.enable", obj=user)
+    forget_device_state(user)
     return True
 
 
@@ -436,6 +438,7 @@ def otp_disable(*, actor: User, user: User) -> None:
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
         audit_record(actor=actor, action="otp.disable", obj=user)
+    forget_device_state(user)
 
 
 # --- API tokens ------------------------------------------------------------------------------

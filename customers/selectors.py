@@ -24,10 +24,6 @@ LIST_CAP = 10_000
 SEARCH_CAP = 2_500
 
 
-def _served_region_ids(user: User) -> list[int]:
-    return list(user.regions.values_list("id", flat=True))
-
-
 def region_subtree_ids(region_ids: list[int]) -> list[int]:
     """The given regions and every region below them (a province, its cities and districts).
 
@@ -96,9 +92,15 @@ def visibility_scope(user: User) -> VisibilityScope:
     elif not user.has_perm("customers.view_customer"):
         scope = VisibilityScope()
     else:
-        region_ids = set(region_subtree_ids(_served_region_ids(user)))
-        region_ids.update(
-            Region.objects.filter(territories__staff=user).values_list("id", flat=True)
+        # One query: the served regions with their whole subtree, and the territory districts.
+        served = Region.objects.filter(staff=user).values("id")
+        region_ids = set(
+            Region.objects.filter(
+                Q(id__in=served)
+                | Q(parent_id__in=served)
+                | Q(parent__parent_id__in=served)
+                | Q(territories__staff=user)
+            ).values_list("id", flat=True)
         )
         department_id = None
         if user.department_id and user.has_role(*DEPARTMENT_SCOPE_ROLES):
