@@ -43,5 +43,7 @@ def _preparing_cursor() -> type:
 
 def use_preparing_cursors(sender: Any, connection: Any, **kwargs: Any) -> None:
     """`connection_created` receiver: PostgreSQL connections get the preparing cursor."""
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get(
+        "server_side_binding"
+    ):
         connection.connection.cursor_factory = _preparing_cursor()
