@@ -670,8 +670,12 @@ def check_shape(refs: list[int]) -> None:
     """Compare a bulk-created case of each kind with its reference started by the services."""
     from workflow.models import Task, TaskStatus
 
-    # The reference customers have an owner: compare with bulk cases whose customer has one.
-    bulk = Task.objects.exclude(case_id__in=refs).filter(customer_owner__isnull=False)
+    # The reference customers have an owner and lie in staff01's city: compare with bulk cases
+    # of such customers (the pool's notifications go to the staff of the customer's city).
+    city = Task.objects.filter(case_id=refs[0]).values_list("customer_region__parent", flat=True)
+    bulk = Task.objects.exclude(case_id__in=refs).filter(
+        customer_owner__isnull=False, customer_region__parent__in=list(city)
+    )
     samples = [
         ("ready", bulk.filter(status=TaskStatus.READY)),
         ("claimed", bulk.filter(status=TaskStatus.CLAIMED, delegated_by__isnull=True)),
