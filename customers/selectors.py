@@ -112,18 +112,13 @@ def visibility_scope(user: User) -> VisibilityScope:
     return scope
 
 
-def forget_visibility_scope(user: User) -> None:
-    """Drop the cached scope of this user object (after changing its regions or roles)."""
-    user.__dict__.pop("_customer_scope", None)
-
-
 def visibility_branches(user: User) -> tuple[Q, ...] | None:
     """None: every customer. Otherwise the alternatives (OR) by which this user sees a row:
     own customers, served regions, territory districts, the department's customers."""
     return visibility_scope(user).branches()
 
 
-def _any_of(branches: tuple[Q, ...]) -> Q:
+def any_of(branches: tuple[Q, ...]) -> Q:
     condition = branches[0]
     for branch in branches[1:]:
         condition |= branch
@@ -133,7 +128,7 @@ def _any_of(branches: tuple[Q, ...]) -> Q:
 def visibility_condition(user: User) -> Q | None:
     """None: every customer. Otherwise the rows this user may see."""
     branches = visibility_branches(user)
-    return None if branches is None else _any_of(branches)
+    return None if branches is None else any_of(branches)
 
 
 def customers_visible_to(user: User) -> QuerySet[Customer]:
@@ -339,7 +334,7 @@ class CustomerQuery:
             qs = self.filtered()
         else:
             branches = self.narrowed_branches()
-            qs = self.base.filter(_any_of(branches)) if branches else self.base.none()
+            qs = self.base.filter(any_of(branches)) if branches else self.base.none()
         return qs.select_related("region", "owner").order_by(*_ordering(self.sort))
 
 

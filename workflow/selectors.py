@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from customers.selectors import any_of, visibility_scope
 from workflow.models import (
     OPEN_TASK_STATUSES,
     Case,
@@ -26,40 +27,20 @@ from workflow.models import (
 DUE_SOON = timedelta(hours=24)
 
 
-def _any(branches: tuple[Q, ...]) -> Q:
-    condition = branches[0]
-    for branch in branches[1:]:
-        condition |= branch
-    return condition
-
-
-def _memo(user: User, key: str, compute: Any) -> Any:
-    """A value computed once per user object, i.e. once per request: the inbox, its counts
-    and the workbench ask for the same visibility and roles several times."""
-    cache = user.__dict__.setdefault("_rw_workflow_memo", {})
-    if key not in cache:
-        cache[key] = compute()
-    return cache[key]
-
-
 def tasks_visible_to(user: User) -> QuerySet[Task]:
     """Tasks of the customers the user may see, by the copies of the customer's visibility
     keys on each task (no join: an inbox walks its task index and filters as it goes)."""
-    from customers.selectors import visibility_scope
-
     if not user.has_perm("workflow.view_case"):
         return Task.objects.none()
-    branches = _memo(user, "task_scope", lambda: visibility_scope(user).branches("customer_"))
-    return Task.objects.all() if branches is None else Task.objects.filter(_any(branches))
+    branches = visibility_scope(user).branches("customer_")  # the scope is kept per user object
+    return Task.objects.all() if branches is None else Task.objects.filter(any_of(branches))
 
 
 def cases_visible_to(user: User) -> QuerySet[Case]:
-    from customers.selectors import visibility_scope
-
     if not user.has_perm("workflow.view_case"):
         return Case.objects.none()
     branches = visibility_scope(user).branches("customer__")
-    return Case.objects.all() if branches is None else Case.objects.filter(_any(branches))
+    return Case.objects.all() if branches is None else Case.objects.filter(any_of(branches))
 
 
 def user_role_codes(user: User) -> list[str]:
