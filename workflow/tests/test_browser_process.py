@@ -1,5 +1,5 @@
 """Process journeys in a real browser: edit a definition in the bpmn-js modeler, publish it,
-start a case from the customer profile and see its progress diagram."""
+start a case from the customer profile and see its progress diagram; claim from the inbox."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from django.contrib.auth.models import Permission
 from customers.tests.factories import make_customer
 from ruwang.testing import make_regions, make_user
 from ruwang.tests.test_browser_journeys import _sign_in
+from workflow import services
 from workflow.models import DefinitionVersion, VersionStatus
+from workflow.tests.test_cases import publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -63,3 +65,18 @@ def test_a_process_administrator_edits_publishes_and_a_case_shows_its_progress(
     page.wait_for_selector("#case-diagram .rw-completed")
     assert page.locator("#case-diagram .rw-active").count() >= 1
     assert errors == []
+
+
+def test_a_market_staff_member_claims_a_pool_task_from_the_inbox(page, live_server):
+    user = make_user("zhaoli", "market_staff", display_name="赵丽")
+    customer = make_customer("认领测试客户", make_regions()["360102"], owner=user)
+    case = services.case_start(actor=None, customer=customer, version=publish())
+    task = case.tasks.get()
+    _sign_in(page, live_server.url, "zhaoli")
+    page.wait_for_selector("#rw-main")
+    page.goto(f"{live_server.url}/work/tasks/?view=pool")
+    page.click(f"button[formaction='/work/tasks/{task.pk}/claim/']")  # the page's one form
+    page.wait_for_url(f"**/work/tasks/{task.pk}/")
+    assert page.locator(".alert-success").count() == 1
+    task.refresh_from_db()
+    assert task.assignee_id == user.pk
