@@ -182,6 +182,15 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def visibility_keys(self, prefix: str = "") -> dict[str, int | None]:
+        """The columns the visibility rules read (selectors.VisibilityScope); with a prefix,
+        the names of the copies other rows keep (a process task's `customer_owner_id` …)."""
+        return {
+            f"{prefix}owner_id": self.owner_id,
+            f"{prefix}region_id": self.region_id,
+            f"{prefix}department_id": self.department_id,
+        }
+
 
 class ContactRole(models.TextChoices):
     LEGAL_REPRESENTATIVE = "legal_representative", _("Legal representative")

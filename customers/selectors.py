@@ -24,6 +24,11 @@ LIST_CAP = 10_000
 SEARCH_CAP = 2_500
 
 
+def _in_subtree(region_ids: Any) -> Q:
+    """Regions that are one of `region_ids` (a list or a subquery) or lie below one of them."""
+    return Q(id__in=region_ids) | Q(parent_id__in=region_ids) | Q(parent__parent_id__in=region_ids)
+
+
 def region_subtree_ids(region_ids: list[int]) -> list[int]:
     """The given regions and every region below them (a province, its cities and districts).
 
@@ -31,11 +36,7 @@ def region_subtree_ids(region_ids: list[int]) -> list[int]:
     `region_id IN (...)` that its index answers."""
     if not region_ids:
         return []
-    return list(
-        Region.objects.filter(
-            Q(id__in=region_ids) | Q(parent_id__in=region_ids) | Q(parent__parent_id__in=region_ids)
-        ).values_list("id", flat=True)
-    )
+    return list(Region.objects.filter(_in_subtree(region_ids)).values_list("id", flat=True))
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,9 @@ def visibility_scope(user: User) -> VisibilityScope:
         # One query: the served regions with their whole subtree, and the territory districts.
         served = Region.objects.filter(staff=user).values("id")
         region_ids = set(
-            Region.objects.filter(
-                Q(id__in=served)
-                | Q(parent_id__in=served)
-                | Q(parent__parent_id__in=served)
-                | Q(territories__staff=user)
-            ).values_list("id", flat=True)
+            Region.objects.filter(_in_subtree(served) | Q(territories__staff=user)).values_list(
+                "id", flat=True
+            )
         )
         department_id = None
         if user.department_id and user.has_role(*DEPARTMENT_SCOPE_ROLES):
@@ -139,48 +137,40 @@ def customers_visible_to(user: User) -> QuerySet[Customer]:
     return qs
 
 
-_WHO_SEES = """
-SELECT u.id FROM {user} u
-WHERE u.is_active AND (
-    u.is_superuser
-    OR EXISTS (SELECT 1 FROM {user_groups} ug
-               JOIN {group_perms} gp ON gp.group_id = ug.group_id
-               JOIN {perm} p ON p.id = gp.permission_id
-               JOIN {ctype} ct ON ct.id = p.content_type_id
-               WHERE ug.user_id = u.id AND ct.app_label = 'customers'
-                 AND p.codename = 'view_all_customers')
+# A user holds a customers permission through a role (group) or directly.
+_HAS_PERM = """(EXISTS (SELECT 1 FROM {user_groups} ug
+            JOIN {group_perms} gp ON gp.group_id = ug.group_id
+            JOIN {perm} p ON p.id = gp.permission_id
+            JOIN {ctype} ct ON ct.id = p.content_type_id
+            WHERE ug.user_id = u.id AND ct.app_label = 'customers' AND p.codename = '{codename}')
     OR EXISTS (SELECT 1 FROM {user_perms} up
                JOIN {perm} p ON p.id = up.permission_id
                JOIN {ctype} ct ON ct.id = p.content_type_id
                WHERE up.user_id = u.id AND ct.app_label = 'customers'
-                 AND p.codename = 'view_all_customers')
-    OR (
-        (EXISTS (SELECT 1 FROM {user_groups} ug
-                 JOIN {group_perms} gp ON gp.group_id = ug.group_id
-                 JOIN {perm} p ON p.id = gp.permission_id
-                 JOIN {ctype} ct ON ct.id = p.content_type_id
-                 WHERE ug.user_id = u.id AND ct.app_label = 'customers'
-                   AND p.codename = 'view_customer')
-         OR EXISTS (SELECT 1 FROM {user_perms} up
-                    JOIN {perm} p ON p.id = up.permission_id
-                    JOIN {ctype} ct ON ct.id = p.content_type_id
-                    WHERE up.user_id = u.id AND ct.app_label = 'customers'
-                      AND p.codename = 'view_customer'))
-        AND (
-            u.id = %s
-            OR EXISTS (SELECT 1 FROM {region} r
-                       LEFT JOIN {region} p ON p.id = r.parent_id
-                       JOIN {user_regions} ur ON ur.region_id IN (r.id, r.parent_id, p.parent_id)
-                       WHERE r.id = %s AND ur.user_id = u.id)
-            OR EXISTS (SELECT 1 FROM {user_territories} ut
-                       JOIN {territory_districts} td ON td.territory_id = ut.territory_id
-                       WHERE ut.user_id = u.id AND td.region_id = %s)
-            OR (u.department_id = %s
-                AND EXISTS (SELECT 1 FROM {user_groups} ug
-                            JOIN {role} r ON r.group_id = ug.group_id
-                            WHERE ug.user_id = u.id AND r.code IN ({scope_roles})))
-        )
-    )
+                 AND p.codename = '{codename}'))"""
+
+# The rules of VisibilityScope seen from one customer (parameters: owner, district twice,
+# department): everything, or view permission and one of own / served region (the district, its
+# city or province) / territory district / the department for department-scoped roles.
+_WHO_SEES = """
+SELECT u.id FROM {user} u
+WHERE u.is_active AND (
+    u.is_superuser
+    OR {has_view_all}
+    OR ({has_view} AND (
+        u.id = %s
+        OR EXISTS (SELECT 1 FROM {region} r
+                   LEFT JOIN {region} p ON p.id = r.parent_id
+                   JOIN {user_regions} ur ON ur.region_id IN (r.id, r.parent_id, p.parent_id)
+                   WHERE r.id = %s AND ur.user_id = u.id)
+        OR EXISTS (SELECT 1 FROM {user_territories} ut
+                   JOIN {territory_districts} td ON td.territory_id = ut.territory_id
+                   WHERE ut.user_id = u.id AND td.region_id = %s)
+        OR (u.department_id = %s
+            AND EXISTS (SELECT 1 FROM {user_groups} ug
+                        JOIN {role} r ON r.group_id = ug.group_id
+                        WHERE ug.user_id = u.id AND r.code IN ({scope_roles})))
+    ))
 )"""
 
 
@@ -191,19 +181,24 @@ def _who_sees_template() -> str:
 
     from accounts.models import Role, Territory
 
+    tables = {
+        "user": User._meta.db_table,
+        "user_groups": User.groups.through._meta.db_table,
+        "user_perms": User.user_permissions.through._meta.db_table,
+        "user_regions": User.regions.through._meta.db_table,
+        "user_territories": User.territories.through._meta.db_table,
+        "territory_districts": Territory.districts.through._meta.db_table,
+        "group_perms": Group.permissions.through._meta.db_table,
+        "perm": Permission._meta.db_table,
+        "ctype": ContentType._meta.db_table,
+        "role": Role._meta.db_table,
+        "region": Region._meta.db_table,
+    }
     return _WHO_SEES.format(
-        user=User._meta.db_table,
-        user_groups=User.groups.through._meta.db_table,
-        user_perms=User.user_permissions.through._meta.db_table,
-        user_regions=User.regions.through._meta.db_table,
-        user_territories=User.territories.through._meta.db_table,
-        territory_districts=Territory.districts.through._meta.db_table,
-        group_perms=Group.permissions.through._meta.db_table,
-        perm=Permission._meta.db_table,
-        ctype=ContentType._meta.db_table,
-        role=Role._meta.db_table,
-        region=Region._meta.db_table,
+        has_view_all=_HAS_PERM.format(codename="view_all_customers", **tables),
+        has_view=_HAS_PERM.format(codename="view_customer", **tables),
         scope_roles=", ".join(f"'{code}'" for code in DEPARTMENT_SCOPE_ROLES),
+        **tables,
     )
 
 

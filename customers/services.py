@@ -154,6 +154,7 @@ def customer_update(
     require_perm(actor, "customers.change_customer")
     _check_visible(actor, customer)
     before = field_values(customer, (*CUSTOMER_FIELDS, "tags"))
+    keys_before = customer.visibility_keys()
     for key, value in data.items():
         if key in CUSTOMER_FIELDS:
             setattr(customer, key, value)
@@ -163,7 +164,9 @@ def customer_update(
     _clean_customer(customer)
     with transaction.atomic():
         customer.save()
-        _copy_keys_to_tasks(customer)
+        if customer.visibility_keys() != keys_before:
+            # Process tasks carry copies of these keys (workflow inbox lists filter on them).
+            customer.tasks.update(**customer.visibility_keys("customer_"))
         if tags is not None:
             customer.tags.set(list(tags))
         refresh_search(customer)
@@ -539,15 +542,6 @@ def document_open(*, actor: User, version: DocumentVersion) -> IO[bytes]:
 # --- duplicates and merge -------------------------------------------------------------------
 
 
-def _copy_keys_to_tasks(customer: Customer) -> None:
-    """Process tasks carry the customer's visibility keys (workflow inbox lists filter on them)."""
-    customer.tasks.update(
-        customer_owner_id=customer.owner_id,
-        customer_region_id=customer.region_id,
-        customer_department_id=customer.department_id,
-    )
-
-
 def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Customer) -> Customer:
     """Move everything of `duplicate` onto `survivor`; the duplicate stays, marked as merged."""
     require_perm(actor, "customers.merge_customers")
@@ -571,8 +565,7 @@ def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Custome
         duplicate.documents.update(customer=survivor)
         # Cases (and so their tasks) follow: a merged customer is hidden from every list.
         duplicate.cases.update(customer=survivor)
-        duplicate.tasks.update(customer=survivor)
-        _copy_keys_to_tasks(survivor)
+        duplicate.tasks.update(customer=survivor, **survivor.visibility_keys("customer_"))
         survivor.tags.add(*duplicate.tags.all())
         for field_name in ("short_name", "credit_code", "licence_number", "industry", "address"):
             if not getattr(survivor, field_name) and getattr(duplicate, field_name):

@@ -381,13 +381,10 @@ def _task_open(case: Case, graph: ProcessGraph, token: int, node_id: str, now: d
         due_at = calendar.add(now, parse_duration(spec.sla))
         if spec.remind_before:
             remind_at = calendar.subtract(due_at, parse_duration(spec.remind_before))
-    customer = case.customer
     task = Task.objects.create(
         case=case,
-        customer_id=customer.pk,
-        customer_owner_id=customer.owner_id,
-        customer_region_id=customer.region_id,
-        customer_department_id=customer.department_id,
+        customer_id=case.customer_id,
+        **case.customer.visibility_keys("customer_"),
         token=token,
         node_id=node_id,
         name=node.name or node_id,
@@ -684,9 +681,8 @@ def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = N
         fields += ["assignee", "claimed_at"]
     task.save(update_fields=fields)
     case_data = {**case.data, **values}
-    before = _state(case)
     try:
-        result = _engine(case, actor).complete(before, task.token, case_data)
+        result = _engine(case, actor).complete(_state(case), task.token, case_data)
     except (EngineError, conditions.ConditionError) as exc:
         raise ValidationError(str(exc)) from exc
     _event(
@@ -844,7 +840,7 @@ def sla_tick(now: datetime | None = None) -> dict[str, int]:
                 notifications.task_breached(task)
                 counts["breached"] += 1
     for task in Task.objects.filter(running, next_escalation_at__lte=now).select_related(
-        "case__version", "case__customer", "assignee"
+        "case__customer", "assignee"
     ):
         with transaction.atomic():
             level = task.escalation_level + 1

@@ -187,13 +187,11 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     return redirect("workflow:task", pk=mine[0].pk)
                 return redirect("workflow:inbox")
     spec = registry.FORMS.get(task.form_key)
-    from customers.selectors import users_who_see
-
     # Only people who may see the customer can take the task over.
     candidates = (
-        users_who_see(task.case.customer, User.objects.exclude(pk=task.assignee_id or 0))
-        .distinct()
-        .order_by("username")
+        customer_selectors.users_who_see(
+            task.case.customer, User.objects.exclude(pk=task.assignee_id or 0)
+        ).order_by("username")
         if services.may_reassign(user) or task.assignee_id == user.pk
         else User.objects.none()
     )
