@@ -1,11 +1,16 @@
-"""Plumbing shared by the benchmark scripts: their own environment and PostgreSQL database."""
+"""Plumbing shared by the benchmark scripts: their own environment and PostgreSQL database,
+start-up and clean-up, percentiles, the slowest queries and their plan."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import statistics
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -62,3 +67,97 @@ def pg_drop_database(url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(f"dropped database {name}")
+
+
+def start(args: Any, prefix: str, urls: list[str], templates: list[str]) -> tuple[Path, bool]:
+    """Environment, PostgreSQL database (when asked), django.setup(); then every view and
+    template measured is loaded, so a long run never meets code edited while it ran (the
+    cached template loader keeps what it compiled first). Returns the var dir and whether we
+    created it."""
+    var_dir, created = configure_environment(args.var_dir, args.database_url, prefix)
+    if args.database_url:
+        pg_create_database(args.database_url)
+    import django
+
+    django.setup()
+    from django.template.loader import get_template
+    from django.urls import resolve
+
+    for url in urls:
+        resolve(url)
+    for name in templates:
+        get_template(name)
+    return var_dir, created
+
+
+def migrate() -> None:
+    """migrate, and collectstatic for the manifest `{% static %}` reads."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]
+    print(f"var dir {os.environ['RUWANG_VAR_DIR']}; database {name} ({connection.vendor})")
+    t = time.perf_counter()
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    print(f"migrate + collectstatic in {time.perf_counter() - t:.1f} s")
+
+
+def finish(args: Any, var_dir: Path, created: bool) -> None:
+    """Close connections; drop the database and the var dir unless --keep (or given)."""
+    from django.db import connections
+
+    connections.close_all()
+    if args.database_url and not args.keep:
+        pg_drop_database(args.database_url)
+    if created and not args.keep:
+        shutil.rmtree(var_dir, ignore_errors=True)
+    else:
+        print(f"kept var dir {var_dir}")
+
+
+def p95(values: list[float]) -> float:
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[94]
+        if len(values) > 1
+        else values[0]
+    )
+
+
+def print_slowest(queries: list[dict[str, Any]], top: int, width: int) -> None:
+    """The `top` slowest captured queries, then the plan of the slowest (EXPLAIN ANALYZE,
+    BUFFERS on PostgreSQL; EXPLAIN QUERY PLAN on SQLite)."""
+    from django.db import connection
+
+    ranked = sorted(queries, key=lambda q: -float(q["time"]))
+    for q in ranked[:top]:
+        print(f"  {float(q['time']) * 1000:7.1f} ms  {q['sql'][:width]}")
+    prefix = (
+        "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
+    )
+    with connection.cursor() as cur:
+        cur.execute(prefix + ranked[0]["sql"])
+        for row in cur.fetchall():
+            print("    " + " | ".join(str(c) for c in row))
+
+
+def slowest_variant(user: Any, variants: list[Any], request: Any) -> tuple[float, Any, list[Any]]:
+    """Request each variant twice as `user` (`request(client, variant)`, the first warms) and
+    return the slowest second request: (ms, variant, the queries it ran)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(user)
+    worst: tuple[float, Any, list[Any]] | None = None
+    for variant in variants:
+        request(client, variant)
+        with CaptureQueriesContext(connection) as ctx:
+            t = time.perf_counter()
+            request(client, variant)
+            elapsed = (time.perf_counter() - t) * 1000
+        if worst is None or elapsed > worst[0]:
+            worst = (elapsed, variant, list(ctx.captured_queries))
+    assert worst is not None
+    return worst

@@ -22,7 +22,6 @@ import argparse
 import random
 import re
 import shlex
-import shutil
 import statistics
 import sys
 import time
@@ -723,7 +722,7 @@ def run_scenarios(
                 "scenario": name,
                 "n": len(timings),
                 "p50": statistics.median(timings),
-                "p95": statistics.quantiles(timings, n=100)[94],
+                "p95": common.p95(timings),
                 "max": timings[-1],
                 "queries": len(ctx.captured_queries),
                 "matches": match.group(1).strip() if match else "",
@@ -739,39 +738,20 @@ def run_scenarios(
     return results
 
 
-def explain_slow(args: argparse.Namespace, user: Any, result: dict[str, Any]) -> None:
+def explain_slow(user: Any, result: dict[str, Any]) -> None:
     """Time each query of the scenario's slowest variant and show the plan of the slowest one."""
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
-    client = Client()
-    client.force_login(user)
-    worst: tuple[float, Any, Any] | None = None
-    for params, htmx in result["variants"][:6]:
-        headers = {"HX-Request": "true"} if htmx else {}
-        with CaptureQueriesContext(connection) as ctx:
-            t = time.perf_counter()
-            client.get("/customers/", params, headers=headers)
-            elapsed = (time.perf_counter() - t) * 1000
-        if worst is None or elapsed > worst[0]:
-            worst = (elapsed, params, list(ctx.captured_queries))
-    assert worst is not None
-    elapsed, params, queries = worst
+    def request(client: Any, variant: tuple[dict[str, str], bool]) -> None:
+        params, htmx = variant
+        client.get("/customers/", params, headers={"HX-Request": "true"} if htmx else {})
+
+    elapsed, (params, _htmx), queries = common.slowest_variant(
+        user, result["variants"][:6], request
+    )
     print(
         f"\n--- {result['user']} / {result['scenario']}: slowest variant {params} {elapsed:.0f} ms"
     )
-    ranked = sorted(queries, key=lambda q: -float(q["time"]))
-    for q in ranked[:3]:
-        print(f"  {float(q['time']) * 1000:7.1f} ms  {q['sql'][:600]}")
-    sql = ranked[0]["sql"]
-    prefix = (
-        "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
-    )
-    with connection.cursor() as cur:
-        cur.execute(prefix + sql)
-        for row in cur.fetchall():
-            print("    " + " | ".join(str(c) for c in row))
+    common.print_slowest(queries, top=3, width=600)
 
 
 def print_table(results: list[dict[str, Any]], vendor: str, rows: int) -> None:
@@ -793,39 +773,21 @@ def main() -> None:
     args = parse_args()
     command = reproduce_command(args)
     print(f"reproduce: {command}")
-    var_dir, created_var = common.configure_environment(
-        args.var_dir, args.database_url, "ruwang-bench-"
-    )
-    if args.database_url:
-        common.pg_create_database(args.database_url)
-
-    import django
-
-    django.setup()
-    from django.urls import resolve
-
-    # Import every view now: a long seeding run must not meet code edited while it ran.
-    resolve("/customers/")
-    from django.template.loader import get_template
-
-    # Same for the templates: the cached loader keeps what it compiled first.
-    for name in ("base.html", "list.html", "_list_results.html", "_list_rows.html"):
-        get_template(name if name == "base.html" else f"customers/{name}")
-    from django.core.management import call_command
-    from django.db import connection, connections
+    var_dir, created_var = common.start(
+        args,
+        "ruwang-bench-",
+        urls=["/customers/"],
+        templates=[
+            "base.html", "customers/list.html", "customers/_list_results.html",
+            "customers/_list_rows.html",
+        ],
+    )  # fmt: skip
+    from django.db import connection
 
     from customers.models import Customer
 
     try:
-        print(
-            f"var dir {var_dir}; database {connection.settings_dict['NAME']} ({connection.vendor})"
-        )
-        t = time.perf_counter()
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command(
-            "collectstatic", interactive=False, verbosity=0
-        )  # the manifest for {% static %}
-        print(f"migrate + collectstatic in {time.perf_counter() - t:.1f} s")
+        common.migrate()
         org = setup_organisation(args.seed)
         seed_customers(args, org)
         check_search_index()
@@ -845,16 +807,10 @@ def main() -> None:
         slow = [r for r in results if r["p95"] > args.slow_ms]
         for r in slow:
             user = org["director"] if r["user"].startswith("director") else org["am"]
-            explain_slow(args, user, r)
+            explain_slow(user, r)
         print(f"\nreproduce: {command}")
     finally:
-        connections.close_all()
-        if args.database_url and not args.keep:
-            common.pg_drop_database(args.database_url)
-        if created_var and not args.keep:
-            shutil.rmtree(var_dir, ignore_errors=True)
-        elif args.keep or not created_var:
-            print(f"kept var dir {var_dir}")
+        common.finish(args, var_dir, created_var)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import gc
 import random
 import re
 import shlex
-import shutil
 import statistics
 import sys
 import threading
@@ -778,11 +777,7 @@ def run_scenarios(args: argparse.Namespace, scenarios: list[Any]) -> list[dict[s
                 "user_obj": user,
                 "n": len(timings),
                 "p50": statistics.median(timings),
-                "p95": (
-                    statistics.quantiles(timings, n=100, method="inclusive")[94]
-                    if len(timings) > 1
-                    else timings[0]
-                ),
+                "p95": common.p95(timings),
                 "max": timings[-1],
                 "queries": len(ctx.captured_queries),
                 "slowest": slowest,
@@ -817,39 +812,15 @@ def print_table(results: list[dict[str, Any]], vendor: str, cases: int) -> None:
 
 def explain_slow(result: dict[str, Any]) -> None:
     """Time each query of the scenario's slowest variant and show the plan of the slowest one."""
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
-    client = Client()
-    client.force_login(result["user_obj"])
-    worst: tuple[float, Any, Any] | None = None
-    for variant in result["variants"][:12]:
-        _get(client, variant)  # warm
-        with CaptureQueriesContext(connection) as ctx:
-            t = time.perf_counter()
-            _get(client, variant)
-            elapsed = (time.perf_counter() - t) * 1000
-        if worst is None or elapsed > worst[0]:
-            worst = (elapsed, variant, list(ctx.captured_queries))
-    assert worst is not None
-    elapsed, variant, queries = worst
+    elapsed, variant, queries = common.slowest_variant(
+        result["user_obj"], result["variants"][:12], _get
+    )
     print(
         f"\n--- {result['user']} / {result['scenario']}: slowest variant {variant[0]} "
         f"{variant[1]} {elapsed:.0f} ms, {len(queries)} queries "
         f"({sum(float(q['time']) for q in queries) * 1000:.1f} ms in the database)"
     )
-    ranked = sorted(queries, key=lambda q: -float(q["time"]))
-    for q in ranked[:4]:
-        print(f"  {float(q['time']) * 1000:7.1f} ms  {q['sql'][:900]}")
-    sql = ranked[0]["sql"]
-    prefix = (
-        "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
-    )
-    with connection.cursor() as cur:
-        cur.execute(prefix + sql)
-        for row in cur.fetchall():
-            print("    " + " | ".join(str(c) for c in row))
+    common.print_slowest(queries, top=4, width=900)
 
 
 # --- measuring completions -----------------------------------------------------------------------
@@ -1105,9 +1076,7 @@ def run_completions(
         "done": done,
         "rate": done / elapsed,
         "p50": statistics.median(latencies),
-        "p95": statistics.quantiles(latencies, n=100, method="inclusive")[94]
-        if len(latencies) > 1
-        else latencies[0],
+        "p95": common.p95(latencies),
         "max": latencies[-1],
         "conflicts": sum(out["conflicts"] for out in outs),
         "errors": sum(out["errors"] for out in outs),
@@ -1211,25 +1180,14 @@ def main() -> None:
     args = parse_args()
     command = reproduce_command(args)
     print(f"reproduce: {command}")
-    var_dir, created_var = common.configure_environment(
-        args.var_dir, args.database_url, "ruwang-wfbench-"
-    )
-    if args.database_url:
-        common.pg_create_database(args.database_url)
-
-    import django
-
-    django.setup()
-    from django.urls import resolve
-
-    # Import every view and template now: a long run must not meet code edited while it ran.
-    resolve("/work/tasks/")
-    resolve("/")
-    from django.template.loader import get_template
-
-    for name in ("base.html", "dashboard.html", "workflow/inbox.html", "workflow/_inbox_rows.html"):
-        get_template(name)
-    from django.core.management import call_command
+    var_dir, created_var = common.start(
+        args,
+        "ruwang-wfbench-",
+        urls=["/work/tasks/", "/"],
+        templates=[
+            "base.html", "dashboard.html", "workflow/inbox.html", "workflow/_inbox_rows.html",
+        ],
+    )  # fmt: skip
     from django.db import connection, connections
 
     import workflow.services  # noqa: F401 - loaded before the threads start
@@ -1238,9 +1196,6 @@ def main() -> None:
     from workflow.selectors import inbox_counts, tasks_visible_to
 
     try:
-        print(
-            f"var dir {var_dir}; database {connection.settings_dict['NAME']} ({connection.vendor})"
-        )
         # The code measured: the working tree may change while other people work on it.
         sources = [
             "workflow/selectors.py", "workflow/services.py", "workflow/views.py",
@@ -1255,10 +1210,7 @@ def main() -> None:
                 for name in sources
             )
         )
-        t = time.perf_counter()
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)  # manifest for {% static %}
-        print(f"migrate + collectstatic in {time.perf_counter() - t:.1f} s")
+        common.migrate()
         org = setup_organisation(args.seed)
         version = publish_process()
         seed_customers(args, org)
@@ -1321,13 +1273,7 @@ def main() -> None:
         print_completions(completions, connection.vendor, queries)
         print(f"\nreproduce: {command}")
     finally:
-        connections.close_all()
-        if args.database_url and not args.keep:
-            common.pg_drop_database(args.database_url)
-        if created_var and not args.keep:
-            shutil.rmtree(var_dir, ignore_errors=True)
-        elif args.keep or not created_var:
-            print(f"kept var dir {var_dir}")
+        common.finish(args, var_dir, created_var)
 
 
 if __name__ == "__main__":
