@@ -132,6 +132,18 @@ class Case(models.Model):
         return self.status in (CaseStatus.RUNNING, CaseStatus.ON_HOLD)
 
 
+def _copied_key(to: str) -> models.ForeignKey:
+    """A copy of another row's foreign key: no constraint, no index, no reverse accessor."""
+    return models.ForeignKey(
+        to,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+
+
 class TaskStatus(models.TextChoices):
     READY = "ready", _("Ready")
     CLAIMED = "claimed", _("Claimed")
@@ -149,8 +161,8 @@ class Task(models.Model):
     case = models.ForeignKey(
         Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="tasks"
     )
-    # The case's customer, kept on the task so that the inbox checks visibility without
-    # going through the case (set when the task opens; moved with the case on a merge).
+    # The case's customer, kept on the task for the inbox's names and search (set when the task
+    # opens; moved with the case on a merge).
     customer = models.ForeignKey(
         "customers.Customer",
         verbose_name=_("customer"),
@@ -158,33 +170,13 @@ class Task(models.Model):
         related_name="tasks",
         db_index=False,
     )
-    # The customer's visibility keys, copied so that inbox lists and counts filter the task rows
-    # they walk instead of joining every customer a user may see. Kept in step by the customer
-    # services (update, merge); the case page and every write still check the customer itself.
-    customer_owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,
-        related_name="+",
-    )
-    customer_region = models.ForeignKey(
-        "accounts.Region",
-        null=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,
-        related_name="+",
-    )
-    customer_department = models.ForeignKey(
-        "accounts.Department",
-        null=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,
-        related_name="+",
-    )
+    # Copies of the customer's visibility keys (Customer.visibility_keys), so that inbox lists
+    # and counts filter the task rows they walk instead of joining every customer a user may
+    # see. Kept in step by the customer services (update, merge); the case page and every write
+    # still check the customer itself.
+    customer_owner = _copied_key(settings.AUTH_USER_MODEL)
+    customer_region = _copied_key("accounts.Region")
+    customer_department = _copied_key("accounts.Department")
     token = models.PositiveIntegerField()
     node_id = models.CharField(_("step"), max_length=100)
     name = models.CharField(_("name"), max_length=200)
