@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "customers",
     "workflow",
     "onboarding",
+    "devices",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,424 @@
+"""What is installed where, and what the installed collectors have said.
+
+Registry: Collector (用户信息传输装置 / 信息采集机) → FireSystem (a panel it reads) → Point (点位,
+one addressable component). Traffic: ReceivedFrame (one stored GB/T 26875.3 frame, stored once
+per collector + serial + time) → DeviceEvent (one information object of it, resolved to a point
+when the point table knows it). The monitoring centre's board reads DeviceEvent.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+# GB/T 26875.3-2011 §6: addresses are 6 bytes, component addresses 4 bytes.
+MAX_COLLECTOR_ADDRESS = 2**48 - 1
+MAX_COMPONENT_ADDRESS = 2**32 - 1
+
+
+class CollectorStatus(models.TextChoices):
+    IN_STOCK = "in_stock", _("In stock")
+    INSTALLED = "installed", _("Installed")
+    ONLINE = "online", _("Online")
+    OFFLINE = "offline", _("Offline")
+    FAULTY = "faulty", _("Faulty")
+    RETIRED = "retired", _("Retired")
+
+
+# Statuses of a collector that is (or should be) talking to the centre.
+IN_SERVICE = (CollectorStatus.INSTALLED, CollectorStatus.ONLINE, CollectorStatus.OFFLINE)
+
+
+class CommunicationLine(models.TextChoices):
+    BROADBAND = "broadband", _("Broadband")
+    CELLULAR = "cellular", _("4G")
+
+
+class Collector(models.Model):
+    """用户信息传输装置: reads a building's fire panels and reports to the centre."""
+
+    address = models.PositiveBigIntegerField(
+        _("protocol address"),
+        unique=True,
+        validators=[MaxValueValidator(MAX_COLLECTOR_ADDRESS)],
+        help_text=_("The 6-byte source address the collector puts in its frames."),
+    )
+    serial_number = models.CharField(_("serial number"), max_length=40, unique=True)
+    manufacturer = models.CharField(_("manufacturer"), max_length=60, blank=True)
+    model = models.CharField(_("model"), max_length=60, blank=True)
+    firmware_version = models.CharField(_("firmware version"), max_length=20, blank=True)
+    line = models.CharField(
+        _("communication line"),
+        max_length=20,
+        choices=CommunicationLine.choices,
+        default=CommunicationLine.BROADBAND,
+    )
+    # ITU-T E.118: 19 or 20 digits, starting 89 (telecom), China 8986.
+    iccid = models.CharField(
+        _("ICCID"),
+        max_length=20,
+        blank=True,
+        validators=[RegexValidator(r"^89\d{17,18}$", _("An ICCID is 19 or 20 digits from 89."))],
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="collectors",
+    )
+    site = models.ForeignKey(
+        "customers.Site",
+        verbose_name=_("site"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="collectors",
+    )
+    location = models.CharField(_("location"), max_length=120, blank=True)
+    installed_on = models.DateField(_("installed on"), null=True, blank=True)
+    warranty_ends_on = models.DateField(_("warranty ends on"), null=True, blank=True)
+    heartbeat_seconds = models.PositiveIntegerField(_("heartbeat interval (s)"), default=60)
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=CollectorStatus.choices,
+        default=CollectorStatus.IN_STOCK,
+    )
+    last_seen_at = models.DateTimeField(_("last heard from"), null=True, blank=True)
+    status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("collector")
+        verbose_name_plural = _("collectors")
+        permissions = [
+            ("change_point_table", _("Can edit point tables and point positions")),
+            ("run_joint_test", _("Can run joint tests")),
+            ("manage_network", _("Can run network operations (faults, upgrades, work log)")),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-id"], name="collector_customer"),
+            models.Index(fields=["status", "last_seen_at"], name="collector_status_seen"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.serial_number} ({self.address})"
+
+    @property
+    def address_hex(self) -> str:
+        # Shown as the bytes travel: little-endian, GB/T 26875.3-2011 §6.
+        return self.address.to_bytes(6, "little").hex(" ").upper()
+
+
+class RegistrationAction(models.TextChoices):
+    REGISTERED = "registered", _("Registered")
+    MOVED = "moved", _("Moved")
+    REMOVED = "removed", _("Removed")
+    RETIRED = "retired", _("Retired")
+
+
+class CollectorRegistration(models.Model):
+    """备案: each time a collector is recorded against (or taken off) a customer's building."""
+
+    collector = models.ForeignKey(Collector, on_delete=models.CASCADE, related_name="registrations")
+    action = models.CharField(_("action"), max_length=20, choices=RegistrationAction.choices)
+    customer = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    site = models.ForeignKey(
+        "customers.Site", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    location = models.CharField(_("location"), max_length=120, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("registration record")
+        verbose_name_plural = _("registration records")
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.at:%Y-%m-%d}"
+
+
+class AddressScheme(models.TextChoices):
+    """How a panel vendor splits the 4-byte component address into loop and point."""
+
+    HI16_LO16 = "hi16_lo16", _("Loop = high 16 bits, point = low 16 bits")
+    HI8_LO24 = "hi8_lo24", _("Loop = high 8 bits, point = low 24 bits")
+    DECIMAL_1000 = "decimal_1000", _("Loop × 1000 + point")
+    NONE = "none", _("Not split")
+
+
+def split_address(scheme: str, address: int) -> tuple[int | None, int]:
+    """(loop, point number) of a component address under the vendor's scheme."""
+    if scheme == AddressScheme.HI16_LO16:
+        return address >> 16, address & 0xFFFF
+    if scheme == AddressScheme.HI8_LO24:
+        return address >> 24, address & 0xFFFFFF
+    if scheme == AddressScheme.DECIMAL_1000:
+        return address // 1000, address % 1000
+    return None, address
+
+
+def join_address(scheme: str, loop: int | None, number: int) -> int:
+    """The component address of loop + point under the scheme (inverse of split_address)."""
+    if scheme == AddressScheme.NONE or loop is None:
+        return number
+    if scheme == AddressScheme.HI16_LO16:
+        return (loop << 16) | number
+    if scheme == AddressScheme.HI8_LO24:
+        return (loop << 24) | number
+    return loop * 1000 + number
+
+
+class FireSystem(models.Model):
+    """One building fire-protection system (a panel) read by a collector."""
+
+    collector = models.ForeignKey(
+        Collector, verbose_name=_("collector"), on_delete=models.CASCADE, related_name="systems"
+    )
+    # GB/T 26875.3-2011 表 3 codes (1 火灾报警系统 … 24 消防电话, 128–255 vendor).
+    system_type = models.PositiveSmallIntegerField(
+        _("system type"), validators=[MaxValueValidator(255)]
+    )
+    system_address = models.PositiveSmallIntegerField(
+        _("system address"), default=1, validators=[MaxValueValidator(255)]
+    )
+    brand = models.CharField(_("panel brand"), max_length=60, blank=True)
+    panel_model = models.CharField(_("panel model"), max_length=60, blank=True)
+    address_scheme = models.CharField(
+        _("component address scheme"),
+        max_length=20,
+        choices=AddressScheme.choices,
+        default=AddressScheme.HI16_LO16,
+    )
+
+    class Meta:
+        ordering = ["collector", "system_type", "system_address"]
+        verbose_name = _("fire system")
+        verbose_name_plural = _("fire systems")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["collector", "system_type", "system_address"], name="fire_system_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        from devices.gb26875.codes import system_type_name
+
+        return f"{system_type_name(self.system_type)} #{self.system_address}"
+
+
+class Point(models.Model):
+    """消防设施编码 / 点位: one addressable component of a fire system."""
+
+    system = models.ForeignKey(
+        FireSystem, verbose_name=_("fire system"), on_delete=models.CASCADE, related_name="points"
+    )
+    component_address = models.PositiveBigIntegerField(
+        _("component address"), validators=[MaxValueValidator(MAX_COMPONENT_ADDRESS)]
+    )
+    # The vendor's split of the address (kept with the raw value so either can be searched).
+    loop = models.PositiveIntegerField(_("loop / zone"), null=True, blank=True)
+    number = models.PositiveIntegerField(_("point number"))
+    native_code = models.CharField(_("panel code"), max_length=40, blank=True)
+    # GB/T 26875.3-2011 表 4 codes (40 感烟火灾探测器, 23 手动火灾报警按钮 …).
+    component_type = models.PositiveSmallIntegerField(
+        _("component type"), validators=[MaxValueValidator(255)]
+    )
+    floor = models.ForeignKey(
+        "customers.Floor",
+        verbose_name=_("floor"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="points",
+    )
+    location = models.CharField(_("location"), max_length=120, blank=True)
+    # Position on the floor plan, as fractions of its width and height (0–1).
+    x = models.FloatField(_("x on plan"), null=True, blank=True)
+    y = models.FloatField(_("y on plan"), null=True, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+
+    class Meta:
+        ordering = ["system", "component_address"]
+        verbose_name = _("point")
+        verbose_name_plural = _("points")
+        constraints = [
+            models.UniqueConstraint(fields=["system", "component_address"], name="point_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.native_code or f"{self.loop or 0}-{self.number:03d}"
+
+
+class ReceivedFrame(models.Model):
+    """A data frame as received (heartbeats are not stored: they only refresh last_seen_at)."""
+
+    collector = models.ForeignKey(Collector, on_delete=models.CASCADE, related_name="frames")
+    serial = models.PositiveIntegerField(_("serial number"))
+    sent_at = models.DateTimeField(_("sent at"))
+    received_at = models.DateTimeField(_("received at"))
+    command = models.PositiveSmallIntegerField(_("command"))
+    info_type = models.PositiveSmallIntegerField(_("information type"), null=True)
+    raw = models.BinaryField(_("raw bytes"))
+
+    class Meta:
+        verbose_name = _("received frame")
+        verbose_name_plural = _("received frames")
+        constraints = [
+            # GB/T 26875.3-2011 §7: a retransmission repeats serial and time label.
+            models.UniqueConstraint(
+                fields=["collector", "serial", "sent_at"], name="frame_once_per_serial_time"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.serial} {self.sent_at:%Y-%m-%d %H:%M:%S}"
+
+
+class EventKind(models.TextChoices):
+    FIRE = "fire", _("Fire alarm")
+    FAULT = "fault", _("Fault")
+    SUPERVISORY = "supervisory", _("Supervisory")
+    STARTED = "started", _("Started")
+    FEEDBACK = "feedback", _("Feedback")
+    SHIELDED = "shielded", _("Shielded")
+    OPERATION = "operation", _("Operation")
+    ANALOG = "analog", _("Analog value")
+    NORMAL = "normal", _("Normal")
+    INFO = "info", _("Information")
+    OFFLINE = "offline", _("Collector offline")
+    ONLINE = "online", _("Collector back online")
+
+
+# What the monitoring centre must act on.
+BOARD_KINDS = (EventKind.FIRE, EventKind.FAULT, EventKind.OFFLINE)
+
+
+class Verdict(models.TextChoices):
+    REAL = "real", _("Real")
+    FALSE = "false", _("False alarm")
+    TEST = "test", _("Test")
+
+
+class DeviceEvent(models.Model):
+    """One information object of a frame (or an offline/online change seen by the gateway)."""
+
+    collector = models.ForeignKey(Collector, on_delete=models.CASCADE, related_name="events")
+    frame = models.ForeignKey(
+        ReceivedFrame, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=EventKind.choices)
+    info_type = models.PositiveSmallIntegerField(_("information type"), null=True, blank=True)
+    system_type = models.PositiveSmallIntegerField(_("system type"), null=True, blank=True)
+    system_address = models.PositiveSmallIntegerField(_("system address"), null=True, blank=True)
+    component_type = models.PositiveSmallIntegerField(_("component type"), null=True, blank=True)
+    component_address = models.PositiveBigIntegerField(
+        _("component address"), null=True, blank=True
+    )
+    point = models.ForeignKey(
+        Point, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    # A component event whose point the point table does not know: stored, and flagged.
+    unknown_point = models.BooleanField(_("unknown point"), default=False)
+    status = models.PositiveIntegerField(_("status"), null=True, blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    description = models.CharField(_("description"), max_length=64, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"))
+    # Handling by the monitoring centre (alarms, faults, offline).
+    handled_at = models.DateTimeField(_("handled at"), null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("handled by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    verdict = models.CharField(_("verdict"), max_length=10, choices=Verdict.choices, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("device event")
+        verbose_name_plural = _("device events")
+        permissions = [
+            ("view_board", _("Can watch the alarm board")),
+            ("handle_event", _("Can acknowledge alarms, faults and offline collectors")),
+        ]
+        indexes = [
+            models.Index(fields=["collector", "-id"], name="event_collector"),
+            # The board: open alarms, faults and offline collectors, newest first.
+            models.Index(
+                fields=["-id"],
+                name="event_board_open",
+                condition=models.Q(kind__in=["fire", "fault", "offline"], handled_at=None),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class FaultStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    HANDLING = "handling", _("Being handled")
+    CLOSED = "closed", _("Closed")
+
+
+class FaultKind(models.TextChoices):
+    OFFLINE = "offline", _("Collector offline")
+    DEVICE = "device", _("Device fault")
+    LINE = "line", _("Communication line")
+    OTHER = "other", _("Other")
+
+
+class Fault(models.Model):
+    """A network-operations fault (网管): opened by the gateway or by staff, analysed, closed."""
+
+    collector = models.ForeignKey(
+        Collector, verbose_name=_("collector"), on_delete=models.CASCADE, related_name="faults"
+    )
+    event = models.ForeignKey(
+        DeviceEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="faults"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=FaultKind.choices)
+    status = models.CharField(
+        _("status"), max_length=20, choices=FaultStatus.choices, default=FaultStatus.OPEN
+    )
+    opened_at = models.DateTimeField(_("opened at"))
+    # When the collector came back by itself (an offline fault); staff still close the fault.
+    recovered_at = models.DateTimeField(_("recovered at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    cause = models.TextField(_("cause"), blank=True)
+    handling = models.TextField(_("handling"), blank=True)
+    analysis = models.TextField(_("analysis"), blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("handled by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        verbose_name = _("fault")
+        verbose_name_plural = _("faults")
+        indexes = [models.Index(fields=["status", "-opened_at"], name="fault_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.collector_id} {self.opened_at:%Y-%m-%d %H:%M}"

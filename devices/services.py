@@ -1,0 +1,550 @@
+"""Every write to the device registry: transaction, permission check, audit row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from accounts.services import require_perm
+from audit.services import audit_record, changes_between, field_values
+from customers.models import Customer, Floor, Site
+from customers.selectors import customer_visible
+from devices import gb26875 as gb
+from devices.models import (
+    Collector,
+    CollectorRegistration,
+    CollectorStatus,
+    DeviceEvent,
+    EventKind,
+    Fault,
+    FaultKind,
+    FireSystem,
+    Point,
+    ReceivedFrame,
+    RegistrationAction,
+    split_address,
+)
+
+COLLECTOR_FIELDS = (
+    "address",
+    "serial_number",
+    "manufacturer",
+    "model",
+    "firmware_version",
+    "line",
+    "iccid",
+    "heartbeat_seconds",
+    "warranty_ends_on",
+)
+SYSTEM_FIELDS = ("system_type", "system_address", "brand", "panel_model", "address_scheme")
+POINT_FIELDS = (
+    "component_address",
+    "native_code",
+    "component_type",
+    "floor",
+    "location",
+    "x",
+    "y",
+    "enabled",
+)
+
+
+def _check_customer(actor: User | None, customer: Customer | None) -> None:
+    if actor is not None and customer is not None and not customer_visible(actor, customer):
+        raise PermissionDenied("customer not visible")
+
+
+def _one_year_after(day: dt.date) -> dt.date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+def collector_save(
+    *, actor: User | None, data: Mapping[str, Any], collector: Collector | None = None
+) -> Collector:
+    """Create a collector (in stock) or change its own details (not where it is installed)."""
+    require_perm(
+        actor, "devices.add_collector" if collector is None else "devices.change_collector"
+    )
+    created = collector is None
+    collector = collector or Collector()
+    _check_customer(actor, collector.customer)
+    before = {} if created else field_values(collector, COLLECTOR_FIELDS)
+    for key in COLLECTOR_FIELDS:
+        if key in data:
+            setattr(collector, key, data[key])
+    collector.full_clean(exclude=["customer", "site"])
+    with transaction.atomic():
+        collector.save()
+        audit_record(
+            actor=actor,
+            action="collector.create" if created else "collector.update",
+            obj=collector,
+            changes=changes_between(before, field_values(collector, COLLECTOR_FIELDS)),
+        )
+    return collector
+
+
+def collector_install(
+    *,
+    actor: User | None,
+    collector: Collector,
+    customer: Customer,
+    site: Site,
+    location: str,
+    installed_on: dt.date | None = None,
+    note: str = "",
+) -> Collector:
+    """备案: record the collector as installed in a customer's building (or moved to another)."""
+    require_perm(actor, "devices.change_collector")
+    _check_customer(actor, customer)
+    _check_customer(actor, collector.customer)
+    if site.customer_id != customer.pk:
+        raise ValidationError({"site": _("The building does not belong to this customer.")})
+    if collector.status == CollectorStatus.RETIRED:
+        raise ValidationError(_("A retired collector cannot be installed."))
+    moved = collector.customer_id is not None
+    day = installed_on or timezone.localdate()
+    with transaction.atomic():
+        before = field_values(collector, ("customer", "site", "location", "installed_on"))
+        collector.customer, collector.site, collector.location = customer, site, location.strip()
+        collector.installed_on = day
+        if collector.warranty_ends_on is None:
+            collector.warranty_ends_on = _one_year_after(day)
+        if collector.status in (CollectorStatus.IN_STOCK, CollectorStatus.FAULTY):
+            collector.status = CollectorStatus.INSTALLED
+            collector.status_changed_at = timezone.now()
+        collector.save()
+        CollectorRegistration.objects.create(
+            collector=collector,
+            action=RegistrationAction.MOVED if moved else RegistrationAction.REGISTERED,
+            customer=customer,
+            site=site,
+            location=collector.location,
+            note=note,
+            by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="collector.install",
+            obj=collector,
+            changes=changes_between(
+                before, field_values(collector, ("customer", "site", "location", "installed_on"))
+            ),
+        )
+    return collector
+
+
+def collector_remove(
+    *, actor: User | None, collector: Collector, retire: bool = False, note: str = ""
+) -> Collector:
+    """Take a collector off its building: back in stock, or retired for good."""
+    require_perm(actor, "devices.change_collector")
+    _check_customer(actor, collector.customer)
+    if collector.status == CollectorStatus.RETIRED:
+        raise ValidationError(_("This collector is already retired."))
+    with transaction.atomic():
+        CollectorRegistration.objects.create(
+            collector=collector,
+            action=RegistrationAction.RETIRED if retire else RegistrationAction.REMOVED,
+            customer=collector.customer,
+            site=collector.site,
+            location=collector.location,
+            note=note,
+            by=actor,
+        )
+        collector.customer = collector.site = None
+        collector.location = ""
+        collector.status = CollectorStatus.RETIRED if retire else CollectorStatus.IN_STOCK
+        collector.status_changed_at = timezone.now()
+        collector.save()
+        audit_record(
+            actor=actor,
+            action="collector.retire" if retire else "collector.remove",
+            obj=collector,
+            changes={"note": note} if note else {},
+        )
+    return collector
+
+
+def fire_system_save(
+    *,
+    actor: User | None,
+    collector: Collector,
+    data: Mapping[str, Any],
+    system: FireSystem | None = None,
+) -> FireSystem:
+    require_perm(actor, "devices.change_point_table")
+    _check_customer(actor, collector.customer)
+    created = system is None
+    system = system or FireSystem(collector=collector)
+    before = {} if created else field_values(system, SYSTEM_FIELDS)
+    for key in SYSTEM_FIELDS:
+        if key in data:
+            setattr(system, key, data[key])
+    system.full_clean()
+    with transaction.atomic():
+        system.save()
+        if not created and "address_scheme" in data:
+            _resplit_points(system)
+        audit_record(
+            actor=actor,
+            action="fire_system.create" if created else "fire_system.update",
+            obj=system,
+            changes=changes_between(before, field_values(system, SYSTEM_FIELDS)),
+        )
+    return system
+
+
+def _resplit_points(system: FireSystem) -> None:
+    points = list(system.points.all())
+    for point in points:
+        point.loop, point.number = split_address(system.address_scheme, point.component_address)
+    Point.objects.bulk_update(points, ["loop", "number"], batch_size=500)
+
+
+def _check_floor(system: FireSystem, floor: Floor | None) -> None:
+    collector = system.collector
+    if floor is not None and (
+        collector.customer_id is None or floor.site.customer_id != collector.customer_id
+    ):
+        raise ValidationError({"floor": _("The floor is not in this customer's buildings.")})
+
+
+def point_save(
+    *,
+    actor: User | None,
+    system: FireSystem,
+    data: Mapping[str, Any],
+    point: Point | None = None,
+) -> Point:
+    require_perm(actor, "devices.change_point_table")
+    _check_customer(actor, system.collector.customer)
+    created = point is None
+    point = point or Point(system=system)
+    before = {} if created else field_values(point, POINT_FIELDS)
+    for key in POINT_FIELDS:
+        if key in data:
+            setattr(point, key, data[key])
+    _check_floor(system, point.floor)
+    point.loop, point.number = split_address(system.address_scheme, point.component_address)
+    for axis in ("x", "y"):
+        value = getattr(point, axis)
+        if value is not None and not 0 <= value <= 1:
+            raise ValidationError({axis: _("A position is a fraction of the plan, from 0 to 1.")})
+    point.full_clean()
+    with transaction.atomic():
+        point.save()
+        audit_record(
+            actor=actor,
+            action="point.create" if created else "point.update",
+            obj=point,
+            changes=changes_between(before, field_values(point, POINT_FIELDS)),
+        )
+    return point
+
+
+def points_place(
+    *, actor: User | None, floor: Floor, positions: Mapping[int, tuple[float, float] | None]
+) -> int:
+    """Save the floor-plan editor: point id → (x, y) as fractions of the plan, None to unplace.
+
+    Every point must belong to a collector of the floor's customer; nothing is saved otherwise."""
+    require_perm(actor, "devices.change_point_table")
+    _check_customer(actor, floor.site.customer)
+    points = {
+        p.pk: p
+        for p in Point.objects.filter(
+            pk__in=list(positions), system__collector__customer_id=floor.site.customer_id
+        )
+    }
+    unknown = sorted(set(positions) - set(points))
+    if unknown:
+        raise ValidationError(_("Unknown points: %(ids)s") % {"ids": ", ".join(map(str, unknown))})
+    changed: list[Point] = []
+    for pk, position in positions.items():
+        point = points[pk]
+        if position is None:
+            x = y = None
+        else:
+            x, y = (round(float(v), 5) for v in position)
+            if not (0 <= x <= 1 and 0 <= y <= 1):
+                raise ValidationError(_("Point %(point)s is outside the plan.") % {"point": point})
+        if (point.x, point.y, point.floor_id) != (x, y, floor.pk if position else point.floor_id):
+            point.x, point.y = x, y
+            if position is not None:
+                point.floor = floor
+            changed.append(point)
+    with transaction.atomic():
+        Point.objects.bulk_update(changed, ["x", "y", "floor"], batch_size=500)
+        audit_record(
+            actor=actor,
+            action="point.place",
+            obj=floor,
+            changes={"points": len(changed)},
+        )
+    return len(changed)
+
+
+# --- traffic from the gateway ----------------------------------------------------------------
+#
+# Device traffic is not a user's action: it is not written to the audit log (which serialises
+# its appends); the frames themselves, stored once, are the record.
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A frame the gateway received from a known collector."""
+
+    collector_id: int
+    frame: gb.Frame
+    raw: bytes
+    received_at: datetime
+
+
+class Outcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # a retransmission of a frame already stored: confirm it again
+    HEARTBEAT = "heartbeat"
+
+
+# Event kind of a status word, most urgent first (GB/T 26875.3-2011 §8.2.1.1, §8.2.1.2).
+_STATUS_KINDS = (
+    ("fire", EventKind.FIRE),
+    ("fault", EventKind.FAULT),
+    ("main_power_fault", EventKind.FAULT),
+    ("backup_power_fault", EventKind.FAULT),
+    ("bus_fault", EventKind.FAULT),
+    ("power_fault", EventKind.FAULT),
+    ("channel_fault", EventKind.FAULT),
+    ("line_fault", EventKind.FAULT),
+    ("supervisory", EventKind.SUPERVISORY),
+    ("started", EventKind.STARTED),
+    ("feedback", EventKind.FEEDBACK),
+    ("shielded", EventKind.SHIELDED),
+)
+_OPERATION_TYPES = (gb.InfoType.OPERATION, gb.InfoType.COLLECTOR_OPERATION)
+_STATUS_TYPES = (
+    gb.InfoType.SYSTEM_STATUS,
+    gb.InfoType.COMPONENT_STATUS,
+    gb.InfoType.COLLECTOR_STATUS,
+)
+
+
+def event_kind(info_type: int | None, values: Mapping[str, Any]) -> str:
+    if info_type in _STATUS_TYPES:
+        bits = set(values.get("status_bits", ()))
+        for bit, kind in _STATUS_KINDS:
+            if bit in bits:
+                return kind
+        return EventKind.NORMAL
+    if info_type == gb.InfoType.COMPONENT_ANALOG:
+        return EventKind.ANALOG
+    if info_type in _OPERATION_TYPES:
+        return EventKind.OPERATION
+    return EventKind.INFO
+
+
+def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.hex(" ") if isinstance(v, bytes) else v for k, v in values.items()}
+
+
+def _aware(moment: datetime | None, fallback: datetime) -> datetime:
+    # Time labels are the device's local wall-clock time (GB/T 26875.3-2011 §8.2.2).
+    if moment is None:
+        return fallback
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+def _points_of(incoming: Sequence[Incoming]) -> dict[tuple[int, int, int, int], int]:
+    """(collector, system type, system address, component address) → point id, for the
+    component objects of a batch: one query."""
+    collectors: set[int] = set()
+    addresses: set[int] = set()
+    for item in incoming:
+        for obj in item.frame.adu.objects:
+            address = getattr(obj, "component_address", None)
+            if address is not None:
+                collectors.add(item.collector_id)
+                addresses.add(address)
+    if not addresses:
+        return {}
+    rows = Point.objects.filter(
+        system__collector_id__in=collectors, component_address__in=addresses
+    ).values_list(
+        "id",
+        "system__collector_id",
+        "system__system_type",
+        "system__system_address",
+        "component_address",
+    )
+    return {(c, t, a, addr): pk for pk, c, t, a, addr in rows}
+
+
+def _known_frames(incoming: Sequence[Incoming]) -> set[tuple[int, int, datetime]]:
+    keys = [
+        (i.collector_id, i.frame.serial, _aware(i.frame.sent_at, i.received_at)) for i in incoming
+    ]
+    if not keys:
+        return set()
+    rows = ReceivedFrame.objects.filter(
+        collector_id__in={k[0] for k in keys},
+        serial__in={k[1] for k in keys},
+        sent_at__in={k[2] for k in keys},
+    ).values_list("collector_id", "serial", "sent_at")
+    return set(rows)
+
+
+def _came_back(collector_ids: set[int], now: datetime) -> None:
+    """Collectors heard from again: installed or offline ones are online now."""
+    returning = list(
+        Collector.objects.filter(
+            pk__in=collector_ids,
+            status__in=(CollectorStatus.INSTALLED, CollectorStatus.OFFLINE),
+        ).values_list("pk", "status")
+    )
+    if not returning:
+        return
+    Collector.objects.filter(pk__in=[pk for pk, _s in returning]).update(
+        status=CollectorStatus.ONLINE, status_changed_at=now
+    )
+    was_offline = [pk for pk, status in returning if status == CollectorStatus.OFFLINE]
+    DeviceEvent.objects.bulk_create(
+        DeviceEvent(collector_id=pk, kind=EventKind.ONLINE, occurred_at=now, received_at=now)
+        for pk in was_offline
+    )
+    Fault.objects.filter(
+        collector_id__in=was_offline, kind=FaultKind.OFFLINE, recovered_at=None
+    ).update(recovered_at=now)
+
+
+def frames_ingest(incoming: Sequence[Incoming]) -> list[Outcome]:
+    """Store a batch of received frames durably, in one transaction; the gateway confirms each
+    frame only after this returns. A retransmitted frame (same collector, serial and time
+    label) is stored once. Every frame refreshes its collector's last_seen_at."""
+    now = timezone.now()
+    outcomes: list[Outcome] = []
+    with transaction.atomic():
+        seen = {item.collector_id for item in incoming}
+        Collector.objects.filter(pk__in=seen).update(last_seen_at=now)
+        _came_back(seen, now)
+        data = [item for item in incoming if not item.frame.is_heartbeat]
+        known = _known_frames(data)
+        points = _points_of(data)
+        frames: list[ReceivedFrame] = []
+        stored: list[Incoming] = []
+        versions: dict[int, str] = {}
+        for item in incoming:
+            if item.frame.is_heartbeat:
+                outcomes.append(Outcome.HEARTBEAT)
+                continue
+            key = (
+                item.collector_id,
+                item.frame.serial,
+                _aware(item.frame.sent_at, item.received_at),
+            )
+            if key in known:
+                outcomes.append(Outcome.DUPLICATE)
+                continue
+            known.add(key)
+            outcomes.append(Outcome.STORED)
+            stored.append(item)
+            frames.append(
+                ReceivedFrame(
+                    collector_id=item.collector_id,
+                    serial=item.frame.serial,
+                    sent_at=key[2],
+                    received_at=item.received_at,
+                    command=item.frame.command,
+                    info_type=item.frame.adu.type,
+                    raw=item.raw,
+                )
+            )
+        ReceivedFrame.objects.bulk_create(frames)
+        events: list[DeviceEvent] = []
+        for item, frame in zip(stored, frames, strict=True):
+            info_type = item.frame.adu.type
+            for obj in item.frame.adu.objects:
+                values = _json_ready(obj.as_dict())
+                if info_type == gb.InfoType.COLLECTOR_VERSION:
+                    versions[item.collector_id] = f"{values['major']}.{values['minor']}"
+                component = values.get("component_address")
+                point = None
+                if component is not None:
+                    point = points.get(
+                        (
+                            item.collector_id,
+                            values["system_type"],
+                            values["system_address"],
+                            component,
+                        )
+                    )
+                events.append(
+                    DeviceEvent(
+                        collector_id=item.collector_id,
+                        frame=frame,
+                        kind=event_kind(info_type, values),
+                        info_type=info_type,
+                        system_type=values.get("system_type"),
+                        system_address=values.get("system_address"),
+                        component_type=values.get("component_type"),
+                        component_address=component,
+                        point_id=point,
+                        unknown_point=component is not None and point is None,
+                        status=values.get("status"),
+                        data=values,
+                        description=str(values.get("description", ""))[:64],
+                        occurred_at=_aware(getattr(obj, "occurred_at", None), frame.sent_at),
+                        received_at=item.received_at,
+                    )
+                )
+        DeviceEvent.objects.bulk_create(events, batch_size=500)
+        for collector_id, version in versions.items():
+            Collector.objects.filter(pk=collector_id).update(firmware_version=version)
+    return outcomes
+
+
+def collectors_mark_offline(now: datetime | None = None) -> list[int]:
+    """Collectors silent for three heartbeat intervals go offline, with a board event and an
+    open fault each. Returns their ids."""
+    now = now or timezone.now()
+    offline: list[int] = []
+    intervals = (
+        Collector.objects.filter(status=CollectorStatus.ONLINE)
+        .values_list("heartbeat_seconds", flat=True)
+        .distinct()
+    )
+    with transaction.atomic():
+        for seconds in list(intervals):
+            silent = Collector.objects.filter(
+                status=CollectorStatus.ONLINE,
+                heartbeat_seconds=seconds,
+                last_seen_at__lt=now - timedelta(seconds=3 * seconds),
+            ).select_for_update()
+            offline += list(silent.values_list("pk", flat=True))
+        if not offline:
+            return []
+        Collector.objects.filter(pk__in=offline).update(
+            status=CollectorStatus.OFFLINE, status_changed_at=now
+        )
+        events = DeviceEvent.objects.bulk_create(
+            DeviceEvent(collector_id=pk, kind=EventKind.OFFLINE, occurred_at=now, received_at=now)
+            for pk in offline
+        )
+        Fault.objects.bulk_create(
+            Fault(collector_id=e.collector_id, event=e, kind=FaultKind.OFFLINE, opened_at=now)
+            for e in events
+        )
+    return offline
