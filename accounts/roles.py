@@ -70,6 +70,15 @@ PROCESS_ADMIN = (
     ),
 )
 
+# Devices (采集机, 点位表, 监控台, 联调, 网管). Collectors are seen with their customers.
+DEVICE_VIEW = ("devices.view_collector",)
+DEVICE_REGISTRY = (*DEVICE_VIEW, "devices.add_collector", "devices.change_collector")
+DEVICE_POINTS = (*DEVICE_VIEW, "devices.change_point_table")
+DEVICE_BOARD = (*DEVICE_VIEW, "devices.view_board")
+DEVICE_WATCH = (*DEVICE_BOARD, "devices.handle_event")
+JOINT_TEST = (*DEVICE_VIEW, "devices.run_joint_test")
+NETWORK_OPS = (*DEVICE_REGISTRY, *DEVICE_BOARD, "devices.manage_network")
+
 ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         "market_staff",
@@ -87,19 +96,37 @@ ROLES: tuple[RoleSpec, ...] = (
         "operations_director",
         "运行总监",
         _("Operations director"),
-        permissions=(*CUSTOMER_VIEW_ALL, "customers.export_customers", *WORKFLOW_MANAGE),
+        permissions=(
+            *CUSTOMER_VIEW_ALL,
+            "customers.export_customers",
+            *WORKFLOW_MANAGE,
+            *DEVICE_BOARD,
+        ),
     ),
     RoleSpec(
         "engineer",
         "工程师",
         _("Engineer"),
-        permissions=(*CUSTOMER_VIEW_ALL, "customers.change_customer", *WORKFLOW_WORK),
+        permissions=(
+            *CUSTOMER_VIEW_ALL,
+            "customers.change_customer",
+            *WORKFLOW_WORK,
+            *DEVICE_REGISTRY,
+            *DEVICE_POINTS,
+            *JOINT_TEST,
+        ),
     ),
     RoleSpec(
         "technical_staff",
         "技术员",
         _("Technical staff"),
-        permissions=(*CUSTOMER_VIEW_ALL, "customers.change_customer", *WORKFLOW_WORK),
+        permissions=(
+            *CUSTOMER_VIEW_ALL,
+            "customers.change_customer",
+            *WORKFLOW_WORK,
+            *DEVICE_POINTS,
+            *JOINT_TEST,
+        ),
     ),
     RoleSpec(
         "procurement", "采购员", _("Procurement"), permissions=(*CUSTOMER_VIEW_ALL, *WORKFLOW_WORK)
@@ -108,27 +135,32 @@ ROLES: tuple[RoleSpec, ...] = (
         "monitoring_operator",
         "监控值班员",
         _("Monitoring operator"),
-        permissions=(*CUSTOMER_VIEW_ALL, *WORKFLOW_WORK),
+        permissions=(*CUSTOMER_VIEW_ALL, *WORKFLOW_WORK, *DEVICE_WATCH, *JOINT_TEST),
     ),
     RoleSpec(
         "account_manager",
         "客户经理",
         _("Account manager"),
-        permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT, *WORKFLOW_WORK),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT, *WORKFLOW_WORK, *DEVICE_VIEW),
     ),
     RoleSpec(
         "customer_centre_agent",
         "客户中心专员",
         _("Customer-centre agent"),
-        permissions=(*CUSTOMER_VIEW_ALL, *CUSTOMER_EDIT, *WORKFLOW_WORK),
+        permissions=(*CUSTOMER_VIEW_ALL, *CUSTOMER_EDIT, *WORKFLOW_WORK, *DEVICE_VIEW),
     ),
     RoleSpec(
         "supervisor",
         "主管",
         _("Supervisor"),
-        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE, *WORKFLOW_MANAGE),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE, *WORKFLOW_MANAGE, *DEVICE_VIEW),
     ),
-    RoleSpec("network_admin", "网管", _("Network administrator"), permissions=CUSTOMER_VIEW_ALL),
+    RoleSpec(
+        "network_admin",
+        "网管",
+        _("Network administrator"),
+        permissions=(*CUSTOMER_VIEW_ALL, *NETWORK_OPS),
+    ),
     RoleSpec(
         "system_admin",
         "系统管理员",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("work/", include("workflow.urls")),
     path("onboarding/", include("onboarding.urls")),
+    path("devices/", include("devices.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),

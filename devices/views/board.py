@@ -1,0 +1,5 @@
+"""board views"""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

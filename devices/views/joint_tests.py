@@ -1,0 +1,5 @@
+"""joint_tests views"""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,5 @@
+"""network views"""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,5 @@
+"""points views"""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,5 @@
+"""registry views"""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
