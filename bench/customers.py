@@ -610,9 +610,12 @@ def check_search_index() -> None:
             if indexed != customers:
                 raise SystemExit(f"FTS index holds {indexed:,} rows, customers {customers:,}")
         else:
+            # VACUUM as autovacuum eventually would after a bulk load: it sets the visibility
+            # map, without which every index-only scan (the capped counts) reads the heap too.
             t = time.perf_counter()
+            cur.execute("VACUUM (ANALYZE) customers_customer")
             cur.execute("ANALYZE")
-            print(f"ANALYZE in {time.perf_counter() - t:.1f} s")
+            print(f"VACUUM (ANALYZE) in {time.perf_counter() - t:.1f} s")
 
 
 # --- measuring -----------------------------------------------------------------------------------
