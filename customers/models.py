@@ -375,6 +375,7 @@ class DocumentKind(models.TextChoices):
     CODING = "coding", _("Device coding description")
     LICENCE = "licence", _("Licence")
     PHOTO = "photo", _("Photo")
+    TEST_REPORT = "test_report", _("Joint test report")
     OTHER = "other", _("Other")
 
 

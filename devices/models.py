@@ -422,3 +422,109 @@ class Fault(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.collector_id} {self.opened_at:%Y-%m-%d %H:%M}"
+
+
+class JointTestStatus(models.TextChoices):
+    OPEN = "open", _("In progress")
+    PASSED = "passed", _("Passed")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class JointTest(models.Model):
+    """联调: every enabled point of a collector triggered in the building and checked at the
+    centre (type, floor, description, delay)."""
+
+    collector = models.ForeignKey(
+        Collector, verbose_name=_("collector"), on_delete=models.CASCADE, related_name="joint_tests"
+    )
+    case = models.ForeignKey(
+        "workflow.Case",
+        verbose_name=_("onboarding case"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="joint_tests",
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=JointTestStatus.choices, default=JointTestStatus.OPEN
+    )
+    # Longest acceptable receive − event time (the standard allows the centre 10 s).
+    max_delay_seconds = models.PositiveIntegerField(_("maximum delay (s)"), default=10)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("started by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    finished_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("finished by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    report = models.ForeignKey(
+        "customers.Document",
+        verbose_name=_("report"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("joint test")
+        verbose_name_plural = _("joint tests")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["collector"],
+                condition=models.Q(status="open"),
+                name="one_open_joint_test_per_collector",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.collector.serial_number} {self.started_at:%Y-%m-%d}"
+
+
+class ItemResult(models.TextChoices):
+    PENDING = "pending", _("Waiting for the signal")
+    PASSED = "passed", _("Passed")
+    MISMATCH = "mismatch", _("Mismatch")
+    SLOW = "slow", _("Too slow")
+    MISSING = "missing", _("Missing")
+    UNEXPECTED = "unexpected", _("Unexpected signal")
+
+
+class JointTestItem(models.Model):
+    """One row of a joint test: an expected point (from the point table) or a signal nobody
+    expected."""
+
+    test = models.ForeignKey(JointTest, on_delete=models.CASCADE, related_name="items")
+    point = models.ForeignKey(
+        Point, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    result = models.CharField(
+        _("result"), max_length=20, choices=ItemResult.choices, default=ItemResult.PENDING
+    )
+    event = models.ForeignKey(
+        DeviceEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    delay_seconds = models.FloatField(_("delay (s)"), null=True, blank=True)
+    # What was found wrong, in the user's words (e.g. "楼层不符: 点位表 3F, 信号 2层").
+    problems = models.JSONField(_("problems"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["test", "id"]
+        verbose_name = _("joint test item")
+        verbose_name_plural = _("joint test items")
+
+    def __str__(self) -> str:
+        return f"{self.point or self.event} {self.get_result_display()}"

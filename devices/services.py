@@ -20,6 +20,7 @@ from audit.services import audit_record, changes_between, field_values
 from customers.models import Customer, Floor, Site
 from customers.selectors import customer_visible
 from devices import gb26875 as gb
+from devices.joint_test_services import joint_tests_match
 from devices.models import (
     Collector,
     CollectorRegistration,
@@ -511,6 +512,7 @@ def frames_ingest(incoming: Sequence[Incoming]) -> list[Outcome]:
                     )
                 )
         DeviceEvent.objects.bulk_create(events, batch_size=500)
+        joint_tests_match(events)
         for collector_id, version in versions.items():
             Collector.objects.filter(pk=collector_id).update(firmware_version=version)
     return outcomes
