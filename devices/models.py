@@ -528,3 +528,136 @@ class JointTestItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.point or self.event} {self.get_result_display()}"
+
+
+# --- network operations (网管) ----------------------------------------------------------------
+
+
+class OnlineSample(models.Model):
+    """The fleet's online rate at one moment, taken every few minutes by the gateway."""
+
+    at = models.DateTimeField(_("at"), unique=True)
+    # Collectors that should be talking (online or offline; installed ones never heard are not).
+    in_service = models.PositiveIntegerField(_("in service"))
+    online = models.PositiveIntegerField(_("online"))
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = _("online-rate sample")
+        verbose_name_plural = _("online-rate samples")
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.online}/{self.in_service}"
+
+    @property
+    def rate(self) -> float | None:
+        return self.online / self.in_service if self.in_service else None
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class FirmwareCampaign(models.Model):
+    """固件升级: bring a set of collectors to one firmware version, tracked per collector."""
+
+    name = models.CharField(_("name"), max_length=80)
+    target_version = models.CharField(_("target version"), max_length=20)
+    manufacturer = models.CharField(_("manufacturer"), max_length=60, blank=True)
+    model = models.CharField(_("model"), max_length=60, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("firmware campaign")
+        verbose_name_plural = _("firmware campaigns")
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.target_version}"
+
+
+class TargetStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    IN_PROGRESS = "in_progress", _("Upgrading")
+    UPGRADED = "upgraded", _("Upgraded")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
+
+
+class CampaignTarget(models.Model):
+    campaign = models.ForeignKey(FirmwareCampaign, on_delete=models.CASCADE, related_name="targets")
+    collector = models.ForeignKey(
+        Collector, on_delete=models.CASCADE, related_name="campaign_targets"
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=TargetStatus.choices, default=TargetStatus.PENDING
+    )
+    from_version = models.CharField(_("version before"), max_length=20, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["campaign", "id"]
+        verbose_name = _("campaign collector")
+        verbose_name_plural = _("campaign collectors")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "collector"], name="campaign_target_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.collector_id} {self.status}"
+
+
+class WorkLogCategory(models.TextChoices):
+    INSPECTION = "inspection", _("Inspection")
+    FAULT = "fault", _("Fault handling")
+    UPGRADE = "upgrade", _("Upgrade")
+    CHANGE = "change", _("Configuration change")
+    OTHER = "other", _("Other")
+
+
+class WorkLogEntry(models.Model):
+    """网管工作日志: what operations staff did on a day."""
+
+    day = models.DateField(_("day"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("author"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    category = models.CharField(_("category"), max_length=20, choices=WorkLogCategory.choices)
+    content = models.TextField(_("content"))
+    collector = models.ForeignKey(
+        Collector,
+        verbose_name=_("collector"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day", "-created_at", "-id"]
+        verbose_name = _("work log entry")
+        verbose_name_plural = _("work log entries")
+        indexes = [models.Index(fields=["day"], name="worklog_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.get_category_display()}"
