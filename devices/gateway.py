@@ -58,12 +58,14 @@ class Gateway:
         batch_wait: float = 0.005,
         offline_check_seconds: float = 10.0,
         keep_latencies: bool = False,
+        backlog: int = 1024,
         ingest: Callable[[list[Incoming]], list[Outcome]] = frames_ingest,
     ) -> None:
         self.host, self.port = host, port
         self.batch_size, self.batch_wait = batch_size, batch_wait
         self.offline_check_seconds = offline_check_seconds
         self.keep_latencies = keep_latencies
+        self.backlog = backlog  # pending connections: thousands of collectors reconnect at once
         self.stats = GatewayStats()
         self._ingest = ingest
         self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future[Outcome]]] = asyncio.Queue()
@@ -78,7 +80,9 @@ class Gateway:
 
     async def start(self) -> None:
         await self._in_db(self._load_addresses)
-        self._server = await asyncio.start_server(self._serve_connection, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._serve_connection, self.host, self.port, backlog=self.backlog
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._tasks = [asyncio.create_task(self._write_batches(), name="gateway-writer")]
         if self.offline_check_seconds > 0:

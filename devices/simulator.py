@@ -93,6 +93,7 @@ class Simulator:
         reconnect_delay: float = 1.0,
         time_zone: str = "Asia/Shanghai",
         seed: int | None = None,
+        connect_concurrency: int = 200,
     ) -> None:
         self.collectors = {c.address: c for c in collectors}
         self.host, self.port = host, port
@@ -106,12 +107,16 @@ class Simulator:
         self.stats = SimStats()
         self._links: dict[int, _Link] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.connect_concurrency = connect_concurrency
+        self.connect_slots: asyncio.Semaphore | None = None
 
     def now(self) -> datetime:
         # A device's time label is its local wall-clock time (GB/T 26875.3-2011 §8.2.2).
         return datetime.now(self.zone).replace(tzinfo=None, microsecond=0)
 
     async def start(self) -> None:
+        # Thousands of devices dialling at once overflow a listen queue: a few hundred at a time.
+        self.connect_slots = asyncio.Semaphore(self.connect_concurrency)
         for collector in self.collectors.values():
             link = _Link(self, collector)
             self._links[collector.address] = link
@@ -204,9 +209,11 @@ class _Link:
         self.reader_task: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
+        assert self.sim.connect_slots is not None
         while True:
             try:
-                reader, writer = await asyncio.open_connection(self.sim.host, self.sim.port)
+                async with self.sim.connect_slots:
+                    reader, writer = await asyncio.open_connection(self.sim.host, self.sim.port)
             except OSError:
                 await asyncio.sleep(self.sim.reconnect_delay)
                 continue

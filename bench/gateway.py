@@ -1,0 +1,347 @@
+#!/usr/bin/env python
+"""Benchmark of the GB/T 26875.3 gateway: N simulated collectors against one gateway process.
+
+Seeds N collectors (default 10,000) with a fire alarm system and a few points each into a
+database of its own, starts the gateway (devices.gateway, the code `ruwang gateway` runs) in a
+process of its own, a poller process that runs the alarm board's query (open fire alarms,
+newest first) every 50 ms, and the simulator (devices.simulator) in this process:
+
+1. every collector connects and heartbeats every --heartbeat seconds (default 30) for
+   --steady seconds: the steady load (N / 30 frames/s);
+2. then an alarm burst: every collector sends --burst fire alarms back to back, each waiting
+   for its confirmation as devices do.
+
+It prints frames/s (steady and during the burst), confirmation latency p50/p99 (frame written →
+confirm received, in the simulator), alarm end-to-end latency p50/p99 (frame written → row
+visible to the board's query), and frames lost (sent alarms not stored, or given up after the
+simulator's retries) — must be 0.
+
+    .venv/bin/python bench/gateway.py --collectors 1000 --steady 5     # quick check, SQLite
+    .venv/bin/python bench/gateway.py                                  # 10,000, SQLite
+    .venv/bin/python bench/gateway.py \\
+        --database-url postgres://postgres@127.0.0.1:5432/ruwang_gwbench  # PostgreSQL
+
+Targets (issue): >= 5,000 frames/s, alarm p99 <= 1 s, 0 frames lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402 - after the project root is on the path
+
+FIRST_ADDRESS = 500_000_000
+POINTS = 5  # per collector
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--collectors", type=int, default=10_000)
+    parser.add_argument("--heartbeat", type=float, default=30.0, help="seconds (30)")
+    parser.add_argument("--steady", type=float, default=35.0, help="seconds of heartbeats (35)")
+    parser.add_argument("--burst", type=int, default=3, help="alarms per collector (3)")
+    parser.add_argument("--port", type=int, default=0, help="gateway port (a free one)")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--ack-timeout", type=float, default=10.0)
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL; SQLite when absent")
+    parser.add_argument("--var-dir", default="", help="RUWANG_VAR_DIR (default: new dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the database (and var dir)")
+    parser.add_argument(
+        "--profile", action="store_true", help="print where the gateway and the simulator spend"
+    )
+    return parser.parse_args()
+
+
+def percentile(values: list[float], q: int) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def seed(count: int) -> None:
+    from django.db import transaction
+    from django.utils import timezone
+
+    from devices.models import Collector, CollectorStatus, FireSystem, Point
+
+    if Collector.objects.filter(address__gte=FIRST_ADDRESS).count() >= count:
+        print(f"reusing {count:,} seeded collectors")
+        return
+    t = time.perf_counter()
+    now = timezone.now()
+    with transaction.atomic():
+        Collector.objects.filter(address__gte=FIRST_ADDRESS).delete()
+        collectors = Collector.objects.bulk_create(
+            (
+                Collector(
+                    address=FIRST_ADDRESS + n,
+                    serial_number=f"BENCH{n:06d}",
+                    heartbeat_seconds=30,
+                    status=CollectorStatus.ONLINE,
+                    last_seen_at=now,
+                )
+                for n in range(count)
+            ),
+            batch_size=2000,
+        )
+        systems = FireSystem.objects.bulk_create(
+            (FireSystem(collector=c, system_type=1, system_address=1) for c in collectors),
+            batch_size=2000,
+        )
+        Point.objects.bulk_create(
+            (
+                Point(
+                    system=s,
+                    component_address=(1 << 16) | p,
+                    loop=1,
+                    number=p,
+                    component_type=40,
+                    location=f"{p}层走廊",
+                )
+                for s in systems
+                for p in range(1, POINTS + 1)
+            ),
+            batch_size=5000,
+        )
+    print(
+        f"seeded {count:,} collectors, {count * POINTS:,} points in {time.perf_counter() - t:.1f} s"
+    )
+
+
+# --- the gateway and the poller, each in a process of its own ------------------------------------
+
+
+def profiled(enabled: bool, label: str, func: Any, *args: Any) -> Any:
+    if not enabled:
+        return func(*args)
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    try:
+        return profile.runcall(func, *args)
+    finally:
+        print(f"--- profile: {label} ---")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(18)
+
+
+def gateway_process(
+    port: int, batch_size: int, ready: Any, stats_out: Any, profile: bool = False
+) -> None:
+    from django.db import connections
+
+    from devices.gateway import Gateway
+
+    connections.close_all()  # never share the parent's connection
+
+    async def main() -> None:
+        gateway = Gateway(
+            host="127.0.0.1",
+            port=port,
+            batch_size=batch_size,
+            offline_check_seconds=60,
+            backlog=4096,
+        )
+        await gateway.start()
+        ready.send(gateway.port)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await gateway.stop()
+        s = gateway.stats
+        stats_out.send(
+            {
+                "frames": s.frames,
+                "heartbeats": s.heartbeats,
+                "duplicates": s.duplicates,
+                "batches": s.batches,
+                "denied": s.denied,
+                "refused": s.refused,
+                "storage_errors": s.storage_errors,
+            }
+        )
+
+    profiled(profile, "gateway", asyncio.run, main())
+
+
+def poller_process(stop: Any, out: Any) -> None:
+    """Polls what the alarm board reads: open fire alarms, newest first; records when each
+    alarm frame (collector address, serial) is first visible (wall clock)."""
+    from django.db import connections
+
+    from devices.models import BOARD_KINDS, DeviceEvent
+
+    connections.close_all()
+    seen: dict[tuple[int, int], float] = {}
+    last_id = 0
+    while not stop.is_set():
+        rows = list(
+            DeviceEvent.objects.filter(kind__in=BOARD_KINDS, handled_at=None, id__gt=last_id)
+            .order_by("-id")
+            .values_list("id", "collector__address", "frame__serial", "kind")[:5000]
+        )
+        now = time.time()
+        for pk, address, serial, kind in rows:
+            last_id = max(last_id, pk)
+            if kind == "fire":
+                seen.setdefault((address, serial), now)
+        time.sleep(0.05)
+    out.send(seen)
+
+
+# --- the simulated collectors ----------------------------------------------------------------
+
+
+async def simulate(args: argparse.Namespace, port: int) -> dict[str, Any]:
+    from devices.simulator import FIRE, NORMAL, Simulator, SimPoint, synthetic_collectors
+
+    collectors = synthetic_collectors(args.collectors, first_address=FIRST_ADDRESS, points=POINTS)
+    sim = Simulator(
+        collectors,
+        host="127.0.0.1",
+        port=port,
+        heartbeat_seconds=args.heartbeat,
+        ack_timeout=args.ack_timeout,
+        tries=3,
+        connect_concurrency=500,
+    )
+    t = time.perf_counter()
+    await sim.start()
+    print(f"{args.collectors:,} collectors connected in {time.perf_counter() - t:.1f} s")
+    confirmed_before = sim.stats.confirmed
+    t = time.perf_counter()
+    await asyncio.sleep(args.steady)
+    steady = (sim.stats.confirmed - confirmed_before) / (time.perf_counter() - t)
+    print(f"steady (heartbeats only): {steady:,.0f} frames/s over {args.steady:.0f} s")
+
+    sent_at: dict[tuple[int, int], float] = {}
+    latencies_before = len(sim.stats.ack_latencies)
+
+    async def burst(collector: Any) -> int:
+        ok = 0
+        for n in range(args.burst):
+            point: SimPoint = collector.points[n % len(collector.points)]
+            frame = sim.component_frame(collector.address, point, FIRE | NORMAL)
+            serial = int.from_bytes(frame[2:4], "little")
+            sent_at[(collector.address, serial)] = time.time()
+            ok += await sim.send(collector.address, frame)
+        return ok
+
+    confirmed_before = sim.stats.confirmed
+    t = time.perf_counter()
+    results = await asyncio.gather(*(burst(c) for c in collectors))
+    elapsed = time.perf_counter() - t
+    frames = sim.stats.confirmed - confirmed_before
+    burst_latencies = sim.stats.ack_latencies[latencies_before:]
+    await asyncio.sleep(1.0)  # let the poller see the last alarms
+    await sim.stop()
+    return {
+        "steady": steady,
+        "burst_frames": frames,
+        "burst_seconds": elapsed,
+        "alarms_confirmed": sum(results),
+        "alarms_sent": len(sent_at),
+        "sent_at": sent_at,
+        "ack": burst_latencies,
+        "lost": sim.stats.lost,
+        "denied": sim.stats.denied,
+        "retransmissions": sim.stats.retransmissions,
+        "reconnects": sim.stats.reconnects,
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    var_dir, created = common.start(args, "ruwang-gwbench-", urls=[], templates=[])
+    from django.db import connections
+
+    from devices.models import ReceivedFrame
+
+    ctx = multiprocessing.get_context("fork")
+    gateway = poller = None
+    try:
+        common.migrate()
+        seed(args.collectors)
+        ReceivedFrame.objects.filter(collector__address__gte=FIRST_ADDRESS).delete()
+        connections.close_all()
+        ready_recv, ready_send = ctx.Pipe(duplex=False)
+        stats_recv, stats_send = ctx.Pipe(duplex=False)
+        gateway = ctx.Process(
+            target=gateway_process,
+            args=(args.port, args.batch_size, ready_send, stats_send, args.profile),
+        )
+        gateway.start()
+        port = ready_recv.recv()
+        print(f"gateway pid {gateway.pid} on port {port}")
+        stop = ctx.Event()
+        seen_recv, seen_send = ctx.Pipe(duplex=False)
+        poller = ctx.Process(target=poller_process, args=(stop, seen_send))
+        poller.start()
+        result = profiled(args.profile, "simulator", asyncio.run, simulate(args, port))
+        stop.set()
+        seen: dict[tuple[int, int], float] = seen_recv.recv()
+        poller.join()
+        os.kill(gateway.pid, signal.SIGTERM)
+        gateway_stats = stats_recv.recv()
+        gateway.join()
+
+        stored = set(
+            ReceivedFrame.objects.filter(collector__address__gte=FIRST_ADDRESS).values_list(
+                "collector__address", "serial"
+            )
+        )
+        sent = result["sent_at"]
+        missing = [key for key in sent if key not in stored]
+        e2e = [(seen[key] - at) for key, at in sent.items() if key in seen]
+        unseen = sum(1 for key in sent if key not in seen)
+        ack = result["ack"]
+        rate = result["burst_frames"] / result["burst_seconds"]
+        print()
+        print(f"collectors {args.collectors:,}; database {connections['default'].vendor}")
+        print(
+            f"steady load:   {result['steady']:,.0f} frames/s (heartbeats every {args.heartbeat:.0f} s)"
+        )
+        print(
+            f"alarm burst:   {result['burst_frames']:,} frames in {result['burst_seconds']:.1f} s "
+            f"= {rate:,.0f} frames/s"
+        )
+        print(
+            f"confirmation:  p50 {percentile(ack, 50) * 1000:.0f} ms, "
+            f"p99 {percentile(ack, 99) * 1000:.0f} ms"
+        )
+        print(
+            f"alarm → board: p50 {percentile(e2e, 50) * 1000:.0f} ms, "
+            f"p99 {percentile(e2e, 99) * 1000:.0f} ms ({len(e2e):,} seen, {unseen:,} never seen)"
+        )
+        print(
+            f"frames lost:   {len(missing) + result['lost']:,} "
+            f"(not stored {len(missing):,}, given up {result['lost']:,}); "
+            f"retransmissions {result['retransmissions']:,}, reconnects {result['reconnects']:,}, "
+            f"denied {result['denied']:,}"
+        )
+        print(f"gateway:       {gateway_stats}")
+    finally:
+        for process in (poller, gateway):
+            if process is not None and process.is_alive():
+                process.terminate()
+                process.join()
+        common.finish(args, var_dir, created)
+
+
+if __name__ == "__main__":
+    main()
