@@ -195,6 +195,15 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["cases"] = workflow_selectors.customer_cases(user, customer.pk)
         if user.has_perm("workflow.add_case"):
             context["processes"] = workflow_selectors.startable_processes()
+    if user.has_perm("devices.view_collector"):
+        from devices import selectors as device_selectors
+
+        context["collectors"] = list(
+            device_selectors.collectors_visible_to(user)
+            .filter(customer=customer)
+            .select_related("site")
+            .order_by("-id")
+        )
     return render(request, "customers/detail.html", context)
 
 

@@ -641,6 +641,7 @@ def collectors_mark_offline(now: datetime | None = None) -> list[int]:
     offline: list[int] = []
     intervals = (
         Collector.objects.filter(status=CollectorStatus.ONLINE)
+        .order_by()  # the model's ordering would make DISTINCT one row per collector
         .values_list("heartbeat_seconds", flat=True)
         .distinct()
     )

@@ -144,7 +144,11 @@ def load_organisation(reset_passwords: bool = False) -> dict[str, str]:
 
 
 # Each feature's demo loader, run in order after the organisation (each is idempotent).
-DEMO_STEPS = ["customers.demo.load_customers", "onboarding.demo.load_cases"]
+DEMO_STEPS = [
+    "customers.demo.load_customers",
+    "onboarding.demo.load_cases",
+    "devices.demo.load_demo",
+]
 
 
 def demo_load(reset_passwords: bool = False) -> dict[str, str]:

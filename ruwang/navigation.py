@@ -113,6 +113,22 @@ SECTIONS: tuple[NavSection, ...] = (
         ),
     ),
     NavSection(
+        "devices",
+        _("Devices and monitoring"),
+        "broadcast",
+        (
+            NavItem(
+                _("Collectors"), "devices:collectors", "router", _perm("devices.view_collector")
+            ),
+            NavItem(
+                _("Joint tests"),
+                "devices:joint_tests",
+                "check2-square",
+                _perm("devices.view_collector"),
+            ),
+        ),
+    ),
+    NavSection(
         "system",
         _("System administration"),
         "gear",

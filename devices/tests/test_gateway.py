@@ -277,3 +277,16 @@ def test_a_collector_goes_offline_after_three_missed_heartbeats_and_comes_back(b
     fault.refresh_from_db()
     assert fault.recovered_at is not None and fault.status == "open"  # staff still close it
     assert Collector.objects.get(pk=collector.pk).last_seen_at is not None
+
+
+def test_each_silent_collector_goes_offline_once_among_many_on_one_interval(building):
+    from django.utils import timezone as tz
+
+    others = [make_collector(360_102_000_100 + n) for n in range(3)]
+    Collector.objects.filter(pk__in=[building["collector"].pk, *[c.pk for c in others]]).update(
+        status=CollectorStatus.ONLINE, last_seen_at=tz.now()
+    )
+    later = tz.now() + dt.timedelta(seconds=91)
+    assert len(collectors_mark_offline(later)) == 4
+    assert DeviceEvent.objects.filter(kind=EventKind.OFFLINE).count() == 4
+    assert Fault.objects.count() == 4
