@@ -117,6 +117,7 @@ SECTIONS: tuple[NavSection, ...] = (
         _("Devices and monitoring"),
         "broadcast",
         (
+            NavItem(_("Alarm board"), "devices:board", "bell", _perm("devices.view_board")),
             NavItem(
                 _("Collectors"), "devices:collectors", "router", _perm("devices.view_collector")
             ),

@@ -347,6 +347,10 @@ if not TESTING:
         else "django.core.mail.backends.console.EmailBackend"
     )
 
+# The GB/T 26875.3 gateway collectors connect to (`ruwang gateway`, started by `ruwang serve`).
+GATEWAY_HOST = env_str("RUWANG_GATEWAY_HOST", "127.0.0.1")
+GATEWAY_PORT = env_int("RUWANG_GATEWAY_PORT", 9026, minimum=1)
+
 # Largest accepted upload (customer documents, floor plans), in megabytes.
 DOCUMENT_MAX_BYTES = env_int("RUWANG_DOCUMENT_MAX_MB", 50, minimum=1) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

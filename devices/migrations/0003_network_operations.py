@@ -6,83 +6,207 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('devices', '0002_joint_tests'),
+        ("devices", "0002_joint_tests"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OnlineSample',
+            name="OnlineSample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(unique=True, verbose_name='at')),
-                ('in_service', models.PositiveIntegerField(verbose_name='in service')),
-                ('online', models.PositiveIntegerField(verbose_name='online')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(unique=True, verbose_name="at")),
+                ("in_service", models.PositiveIntegerField(verbose_name="in service")),
+                ("online", models.PositiveIntegerField(verbose_name="online")),
             ],
             options={
-                'verbose_name': 'online-rate sample',
-                'verbose_name_plural': 'online-rate samples',
-                'ordering': ['-at'],
+                "verbose_name": "online-rate sample",
+                "verbose_name_plural": "online-rate samples",
+                "ordering": ["-at"],
             },
         ),
         migrations.CreateModel(
-            name='FirmwareCampaign',
+            name="FirmwareCampaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, verbose_name='name')),
-                ('target_version', models.CharField(max_length=20, verbose_name='target version')),
-                ('manufacturer', models.CharField(blank=True, max_length=60, verbose_name='manufacturer')),
-                ('model', models.CharField(blank=True, max_length=60, verbose_name='model')),
-                ('note', models.TextField(blank=True, verbose_name='note')),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('running', 'Running'), ('done', 'Done'), ('cancelled', 'Cancelled')], default='draft', max_length=20, verbose_name='status')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('started_at', models.DateTimeField(blank=True, null=True, verbose_name='started at')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=80, verbose_name="name")),
+                ("target_version", models.CharField(max_length=20, verbose_name="target version")),
+                (
+                    "manufacturer",
+                    models.CharField(blank=True, max_length=60, verbose_name="manufacturer"),
+                ),
+                ("model", models.CharField(blank=True, max_length=60, verbose_name="model")),
+                ("note", models.TextField(blank=True, verbose_name="note")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="draft",
+                        max_length=20,
+                        verbose_name="status",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "started_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="started at"),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished at"),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'firmware campaign',
-                'verbose_name_plural': 'firmware campaigns',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "firmware campaign",
+                "verbose_name_plural": "firmware campaigns",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='CampaignTarget',
+            name="CampaignTarget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('in_progress', 'Upgrading'), ('upgraded', 'Upgraded'), ('failed', 'Failed'), ('skipped', 'Skipped')], default='pending', max_length=20, verbose_name='status')),
-                ('from_version', models.CharField(blank=True, max_length=20, verbose_name='version before')),
-                ('note', models.CharField(blank=True, max_length=200, verbose_name='note')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('collector', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='campaign_targets', to='devices.collector')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='targets', to='devices.firmwarecampaign')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("in_progress", "Upgrading"),
+                            ("upgraded", "Upgraded"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "from_version",
+                    models.CharField(blank=True, max_length=20, verbose_name="version before"),
+                ),
+                ("note", models.CharField(blank=True, max_length=200, verbose_name="note")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                (
+                    "collector",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="campaign_targets",
+                        to="devices.collector",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="targets",
+                        to="devices.firmwarecampaign",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'campaign collector',
-                'verbose_name_plural': 'campaign collectors',
-                'ordering': ['campaign', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('campaign', 'collector'), name='campaign_target_once')],
+                "verbose_name": "campaign collector",
+                "verbose_name_plural": "campaign collectors",
+                "ordering": ["campaign", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("campaign", "collector"), name="campaign_target_once"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='WorkLogEntry',
+            name="WorkLogEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(verbose_name='day')),
-                ('category', models.CharField(choices=[('inspection', 'Inspection'), ('fault', 'Fault handling'), ('upgrade', 'Upgrade'), ('change', 'Configuration change'), ('other', 'Other')], max_length=20, verbose_name='category')),
-                ('content', models.TextField(verbose_name='content')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='author')),
-                ('collector', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='devices.collector', verbose_name='collector')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField(verbose_name="day")),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("inspection", "Inspection"),
+                            ("fault", "Fault handling"),
+                            ("upgrade", "Upgrade"),
+                            ("change", "Configuration change"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                        verbose_name="category",
+                    ),
+                ),
+                ("content", models.TextField(verbose_name="content")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="author",
+                    ),
+                ),
+                (
+                    "collector",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="devices.collector",
+                        verbose_name="collector",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'work log entry',
-                'verbose_name_plural': 'work log entries',
-                'ordering': ['-day', '-created_at', '-id'],
-                'indexes': [models.Index(fields=['day'], name='worklog_day')],
+                "verbose_name": "work log entry",
+                "verbose_name_plural": "work log entries",
+                "ordering": ["-day", "-created_at", "-id"],
+                "indexes": [models.Index(fields=["day"], name="worklog_day")],
             },
         ),
     ]

@@ -186,6 +186,8 @@ def collector_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": list(collector.events.select_related("point").order_by("-id")[:LATEST_EVENTS]),
         "can_change": user.has_perm("devices.change_collector"),
         "can_edit_points": user.has_perm("devices.change_point_table"),
+        "can_test": user.has_perm("devices.run_joint_test") and collector.customer_id is not None,
+        "joint_tests": list(collector.joint_tests.order_by("-started_at")[:5]),
         "retired": collector.status == CollectorStatus.RETIRED,
     }
     return render(request, "devices/registry/collector_detail.html", context)

@@ -4,20 +4,29 @@
     ruwang gb26875 encode ack --serial 1 --source 88888 --destination 889
     ruwang gb26875 encode query --type 81 --source 88888 --destination 889
     ruwang gb26875 encode status --status 0x0002 --source 889 --destination 88888
+    ruwang gb26875 simulate --collectors 50 --port 9026 --alarms-per-minute 1 --seconds 60
 
-Each action is an argparse subparser, so another (e.g. `simulate`) is one more `add_parser` and one
-more `_<action>` method.
+Each action is an argparse subparser with its own `_<action>` method. `simulate` plays collectors
+against a running gateway (devices.simulator): the installed collectors of the database with their
+point tables, or synthetic ones (whose addresses must be registered: the gateway refuses unknown
+addresses); it prints a summary line every 5 s and a final one.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import dataclasses
 import json
+import random
 import re
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devices.gb26875 import (
@@ -38,6 +47,9 @@ from devices.gb26875 import (
     Command as FrameCommand,
 )
 from devices.gb26875.frame import MAX_ADDRESS
+from devices.management.commands.gateway import StopSignals
+from devices.models import IN_SERVICE, Collector, Point
+from devices.simulator import SimCollector, SimPoint, SimStats, Simulator, synthetic_collectors
 
 DOWNSTREAM_TYPES = sorted(int(t) for t in OBJECT_TYPES if t >= InfoType.READ_SYSTEM_STATUS)
 
@@ -153,9 +165,13 @@ class Command(BaseCommand):
             "--occurred", type=_moment, help="when the state occurred, ISO (default: frame time)"
         )
 
+        _simulate_options(actions)
+
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "decode":
             self._decode(options)
+        elif options["action"] == "simulate":
+            self._simulate(options)
         else:
             self._encode(options)
 
@@ -184,6 +200,26 @@ class Command(BaseCommand):
                 "type": frame.adu.type,
                 "objects": frame.adu.as_dicts(),
             }
+        )
+
+    def _simulate(self, options: dict[str, Any]) -> None:
+        collectors = choose_collectors(options, self.stdout.write)
+        asyncio.run(
+            simulate(
+                collectors,
+                host=options["host"],
+                port=options["port"],
+                heartbeat=options["heartbeat"],
+                alarms_per_minute=options["alarms_per_minute"],
+                faults_per_minute=options["faults_per_minute"],
+                resets_per_minute=options["resets_per_minute"],
+                ack_timeout=options["ack_timeout"],
+                tries=options["tries"],
+                seconds=options["seconds"],
+                connect_timeout=options["connect_timeout"],
+                seed=options["seed"],
+                write=self.stdout.write,
+            )
         )
 
     def _print_json(self, payload: dict[str, Any]) -> None:
@@ -258,3 +294,285 @@ def _status_adu(options: dict[str, Any], sent_at: datetime) -> Adu:
             ),
         ),
     )
+
+
+# --- simulate -------------------------------------------------------------------------------
+
+REPORT_SECONDS = 5.0
+LATENCY_SAMPLE = 100_000  # latencies kept for the final percentiles (a uniform sample)
+
+
+def _count(text: str) -> int:
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("a rate cannot be negative")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _integer(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 1–65535")
+    return value
+
+
+def _simulate_options(actions: Any) -> None:
+    parser = actions.add_parser(
+        "simulate", help="play collectors against a running gateway and report confirmations"
+    )
+    parser.add_argument(
+        "--collectors", type=_count, default=10, metavar="N", help="how many (default 10)"
+    )
+    parser.add_argument(
+        "--host", default=settings.GATEWAY_HOST, help="the gateway's address (RUWANG_GATEWAY_HOST)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=settings.GATEWAY_PORT,
+        help=f"the gateway's port (RUWANG_GATEWAY_PORT, now {settings.GATEWAY_PORT})",
+    )
+    parser.add_argument(
+        "--heartbeat", type=_positive, default=30.0, metavar="S", help="seconds (default 30)"
+    )
+    for name, default in (("alarms", 0.1), ("faults", 0.1), ("resets", 0.2)):
+        parser.add_argument(
+            f"--{name}-per-minute",
+            type=_rate,
+            default=default,
+            metavar="R",
+            help=f"{name} per minute per collector (default {default})",
+        )
+    parser.add_argument(
+        "--ack-timeout",
+        type=_positive,
+        default=5.0,
+        metavar="S",
+        help="seconds to wait for a confirm before resending (default 5)",
+    )
+    parser.add_argument(
+        "--tries", type=_count, default=3, help="sends of a frame before it is lost (default 3)"
+    )
+    parser.add_argument(
+        "--seconds", type=_positive, default=None, metavar="T", help="run time (default: Ctrl+C)"
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_positive,
+        default=10.0,
+        metavar="S",
+        help="seconds for every collector to connect before giving up (default 10)",
+    )
+    parser.add_argument(
+        "--first-address",
+        type=_address,
+        default=100_000_000,
+        help="address of the first synthetic collector (default 100000000)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--from-database",
+        action="store_true",
+        help="play the first N installed collectors with their point tables (the default when "
+        "the database has installed collectors with points)",
+    )
+    source.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="play N made-up collectors with 20 smoke detectors each (register their addresses "
+        "first: the gateway refuses unknown ones)",
+    )
+
+
+def collectors_from_database(limit: int) -> list[SimCollector]:
+    """The first `limit` collectors in service (by id), each with its enabled points: what
+    they would report. Two queries."""
+    rows = list(
+        Collector.objects.filter(status__in=IN_SERVICE)
+        .order_by("pk")
+        .values_list("pk", "address")[:limit]
+    )
+    points: dict[int, list[SimPoint]] = {pk: [] for pk, _address in rows}
+    for collector_id, system_type, system_address, component_type, address, location, code in (
+        Point.objects.filter(system__collector_id__in=list(points), enabled=True)
+        .order_by("system__collector_id", "system_id", "component_address")
+        .values_list(
+            "system__collector_id",
+            "system__system_type",
+            "system__system_address",
+            "component_type",
+            "component_address",
+            "location",
+            "native_code",
+        )
+    ):
+        points[collector_id].append(
+            SimPoint(system_type, system_address, component_type, address, location or code)
+        )
+    return [SimCollector(address=address, points=points[pk]) for pk, address in rows]
+
+
+def _database_has_points() -> bool:
+    return Point.objects.filter(system__collector__status__in=IN_SERVICE).exists()
+
+
+def choose_collectors(options: dict[str, Any], write: Callable[[str], Any]) -> list[SimCollector]:
+    count = options["collectors"]
+    use_database = options["from_database"] or (not options["synthetic"] and _database_has_points())
+    if use_database:
+        collectors = collectors_from_database(count)
+        if not collectors:
+            raise CommandError(
+                "no installed collectors in the database: install some, or use --synthetic"
+            )
+        if len(collectors) < count:
+            write(f"only {len(collectors)} installed collectors in the database: playing those")
+        write(f"playing {len(collectors)} installed collectors from the database")
+        return collectors
+    first = options["first_address"]
+    if first + count - 1 > MAX_ADDRESS:
+        raise CommandError(f"--first-address: {count} addresses from {first} exceed 6 bytes")
+    write(
+        f"playing {count} synthetic collectors, addresses {first}–{first + count - 1} "
+        "(the gateway refuses addresses that are not registered collectors)"
+    )
+    return synthetic_collectors(count, first_address=first)
+
+
+class LatencySample:
+    """Acknowledgement latencies: those of the current report interval, and a uniform sample
+    of the whole run (memory stays bounded however long the run)."""
+
+    def __init__(self, size: int = LATENCY_SAMPLE, seed: int | None = None) -> None:
+        self.size = size
+        self.kept: list[float] = []
+        self.seen = 0
+        self.random = random.Random(seed)  # noqa: S311 - sampling, not secrets
+
+    def take(self, stats: SimStats) -> list[float]:
+        """Move the latencies the simulator recorded since the last call into the sample."""
+        fresh = stats.ack_latencies[:]
+        del stats.ack_latencies[: len(fresh)]
+        for value in fresh:
+            self.seen += 1
+            if len(self.kept) < self.size:
+                self.kept.append(value)
+            else:
+                slot = self.random.randrange(self.seen)
+                if slot < self.size:
+                    self.kept[slot] = value
+        return fresh
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0–100) of unsorted values; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, round(q / 100 * len(ordered) + 0.5 - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value * 1000:.1f}ms"
+
+
+def summary_line(stats: SimStats, latencies: list[float]) -> str:
+    return (
+        f"sent={stats.sent} confirmed={stats.confirmed} retransmissions={stats.retransmissions} "
+        f"lost={stats.lost} denied={stats.denied} reconnects={stats.reconnects} "
+        f"ack p50={_ms(percentile(latencies, 50))} p99={_ms(percentile(latencies, 99))}"
+    )
+
+
+async def simulate(
+    collectors: list[SimCollector],
+    *,
+    host: str,
+    port: int,
+    write: Callable[[str], Any],
+    heartbeat: float = 30.0,
+    alarms_per_minute: float = 0.0,
+    faults_per_minute: float = 0.0,
+    resets_per_minute: float = 0.0,
+    ack_timeout: float = 5.0,
+    tries: int = 3,
+    seconds: float | None = None,
+    connect_timeout: float = 10.0,
+    report_every: float = REPORT_SECONDS,
+    seed: int | None = None,
+    stop: asyncio.Event | None = None,
+) -> SimStats:
+    """Play `collectors` against the gateway at host:port until `seconds` have passed, `stop`
+    is set or SIGINT/SIGTERM arrives; write a summary line every `report_every` seconds (the
+    latency percentiles of that interval) and a final one (of the whole run)."""
+    stop = stop or asyncio.Event()
+    sim = Simulator(
+        collectors,
+        host=host,
+        port=port,
+        heartbeat_seconds=heartbeat,
+        alarms_per_minute=alarms_per_minute,
+        faults_per_minute=faults_per_minute,
+        resets_per_minute=resets_per_minute,
+        ack_timeout=ack_timeout,
+        tries=tries,
+        time_zone=settings.TIME_ZONE,
+        seed=seed,
+    )
+    sample = LatencySample(seed=seed)
+    with StopSignals(asyncio.get_running_loop(), stop, "the simulator"):
+        try:
+            await asyncio.wait_for(sim.start(), connect_timeout)
+        except TimeoutError:
+            await sim.stop()
+            raise CommandError(
+                f"the collectors could not all connect to {host}:{port} within "
+                f"{connect_timeout:g} s: is the gateway running (ruwang gateway)?"
+            ) from None
+        write(f"{len(collectors)} collectors connected to {host}:{port}")
+        started = time.monotonic()
+        deadline = started + seconds if seconds is not None else float("inf")
+        try:
+            while True:
+                wait = min(report_every, deadline - time.monotonic())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), max(wait, 0))
+                if stop.is_set() or time.monotonic() >= deadline:
+                    break
+                elapsed = time.monotonic() - started
+                write(f"[{elapsed:6.1f}s] {summary_line(sim.stats, sample.take(sim.stats))}")
+        finally:
+            await sim.stop()
+    sample.take(sim.stats)
+    elapsed = time.monotonic() - started
+    stats = sim.stats
+    in_flight = stats.sent - stats.confirmed - stats.lost - stats.denied
+    write(
+        f"done after {elapsed:.1f} s: {summary_line(stats, sample.kept)}"
+        + (f" ({in_flight} in flight when stopped)" if in_flight > 0 else "")
+    )
+    if sim.stats.sent and not sim.stats.confirmed and sim.stats.denied:
+        write("the gateway denied every frame: are these addresses registered collectors?")
+    return sim.stats
