@@ -366,6 +366,12 @@ class DeviceEvent(models.Model):
                 name="event_board_open",
                 condition=models.Q(kind__in=["fire", "fault", "offline"], handled_at=None),
             ),
+            # The board's "handled today" tab.
+            models.Index(
+                fields=["-handled_at"],
+                name="event_handled",
+                condition=models.Q(handled_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

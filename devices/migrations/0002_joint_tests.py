@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0006_joint_tests"),
+        ("customers", "0006_document_kind_test_report"),
         ("devices", "0001_device_registry_and_events"),
         ("workflow", "0005_task_customer_keys"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
