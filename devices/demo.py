@@ -29,6 +29,7 @@ from devices.models import (
     FaultKind,
     FaultStatus,
     FireSystem,
+    OnlineSample,
     Point,
     Verdict,
 )
@@ -181,6 +182,20 @@ def _event(
     return event
 
 
+def _online_history(rng: random.Random, now: datetime, in_service: int, offline: int) -> None:
+    """A week of online-rate samples every 10 minutes (what the gateway would have taken), with
+    a night-time line outage on one day, so the network page's chart has a history."""
+    start = now.replace(second=0, microsecond=0) - timedelta(days=7)
+    samples = []
+    for n in range(7 * 24 * 6):
+        at = start + timedelta(minutes=10 * n)
+        down = rng.randint(0, max(offline, 1))
+        if at.day == (start + timedelta(days=3)).day and 1 <= at.hour < 3:
+            down += in_service // 4  # an operator's line outage
+        samples.append(OnlineSample(at=at, in_service=in_service, online=max(in_service - down, 0)))
+    OnlineSample.objects.bulk_create(samples, ignore_conflicts=True)
+
+
 def load_demo(*, stdout: TextIO | None = None) -> None:
     """Add the demo collectors unless they exist; prints one summary line to `stdout`."""
     if Collector.objects.filter(serial_number__startswith=SERIAL_PREFIX).exists():
@@ -279,6 +294,7 @@ def load_demo(*, stdout: TextIO | None = None) -> None:
                 verdict = Verdict.REAL
             events.append(_event(rng, point, kind, now, monitor, verdict))
         DeviceEvent.objects.bulk_create(sorted(events, key=lambda e: e.received_at))
+        _online_history(rng, now, len(reporting), len(silent))
     if stdout is not None:
         stdout.write(
             f"Demo devices: {total} collectors ({len(installed)} installed), "

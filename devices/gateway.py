@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from devices import gb26875 as gb
 from devices.models import Collector, CollectorStatus
+from devices.network_services import online_sample_take
 from devices.services import Incoming, Outcome, collectors_mark_offline, frames_ingest
 
 log = logging.getLogger("ruwang.gateway")
@@ -189,6 +190,10 @@ class Gateway:
                 continue
             if gone:
                 log.warning("%d collector(s) went offline: %s", len(gone), gone[:20])
+            try:
+                await self._in_db(online_sample_take)  # the online-rate chart, once a minute
+            except Exception:
+                log.exception("online-rate sample failed")
 
     # --- connections -------------------------------------------------------------------------
 

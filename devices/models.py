@@ -366,6 +366,12 @@ class DeviceEvent(models.Model):
                 name="event_board_open",
                 condition=models.Q(kind__in=["fire", "fault", "offline"], handled_at=None),
             ),
+            # Heartbeat gaps on the network-operations page.
+            models.Index(
+                fields=["kind", "occurred_at"],
+                name="event_connectivity",
+                condition=models.Q(kind__in=["offline", "online"]),
+            ),
             # The board's "handled today" tab.
             models.Index(
                 fields=["-handled_at"],

@@ -37,6 +37,7 @@ from devices.models import (
     RegistrationAction,
     split_address,
 )
+from devices.network_services import campaign_versions_reported
 
 COLLECTOR_FIELDS = (
     "address",
@@ -631,6 +632,8 @@ def _store_frames(data: list[tuple[Incoming, datetime]]) -> dict[tuple[int, int]
         joint_tests_match(DeviceEvent.objects.bulk_create(tested))
     for collector_id, version in versions.items():
         Collector.objects.filter(pk=collector_id).update(firmware_version=version)
+    if versions:
+        campaign_versions_reported(versions)
     return frame_ids
 
 

@@ -108,6 +108,7 @@ class Simulator:
         self._links: dict[int, _Link] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.connect_concurrency = connect_concurrency
+        self.stopping = False
         self.connect_slots: asyncio.Semaphore | None = None
 
     def now(self) -> datetime:
@@ -124,6 +125,14 @@ class Simulator:
         await asyncio.gather(*(link.connected.wait() for link in self._links.values()))
 
     async def stop(self) -> None:
+        """Start nothing new, let frames in flight get their confirmation (up to the timeout),
+        then close: a stop never cuts a frame the counters say was sent."""
+        self.stopping = True
+        waiting = [link.lock.acquire() for link in self._links.values()]
+        if waiting:
+            await asyncio.wait(
+                [asyncio.ensure_future(w) for w in waiting], timeout=self.ack_timeout * self.tries
+            )
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -256,6 +265,8 @@ class _Link:
             if total > 0:
                 wait = min(wait, sim.random.expovariate(total))
             await asyncio.sleep(max(wait, 0))
+            if sim.stopping:
+                return
             if time.monotonic() >= next_beat:
                 next_beat += sim.heartbeat_seconds
                 await self.send(sim.heartbeat_frame(self.collector.address))

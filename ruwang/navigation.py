@@ -127,6 +127,14 @@ SECTIONS: tuple[NavSection, ...] = (
                 "check2-square",
                 _perm("devices.view_collector"),
             ),
+            NavItem(
+                _("Network operations"),
+                "devices:network",
+                "hdd-network",
+                lambda user: (
+                    user.has_perm("devices.manage_network") or user.has_perm("devices.view_board")
+                ),
+            ),
         ),
     ),
     NavSection(

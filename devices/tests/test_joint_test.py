@@ -90,7 +90,7 @@ def test_a_clean_run_passes_and_only_one_session_runs_at_a_time():
     collector = make_collector(site=site)
     make_points(collector, floors, per_floor=1)
     test = joint_test_start(actor=None, collector=collector)
-    with pytest.raises(ValidationError, match="already in progress"):
+    with pytest.raises(ValidationError, match="正在进行的联调"):
         joint_test_start(actor=None, collector=collector)
     view = sim_collector(collector)
 
@@ -108,15 +108,15 @@ def test_a_clean_run_passes_and_only_one_session_runs_at_a_time():
     assert asyncio.run(scenario())
     test = joint_test_finish(actor=None, test=test)
     assert test.status == JointTestStatus.PASSED
-    with pytest.raises(ValidationError, match="already finished"):
+    with pytest.raises(ValidationError, match="已经结束"):
         joint_test_cancel(actor=None, test=test, reason="重复")
 
 
 def test_a_joint_test_needs_an_installed_collector_with_points():
     _customer, site, _floors = make_building(floors=1)
     in_stock = make_collector(360_000_000_009)
-    with pytest.raises(ValidationError, match="Install the collector"):
+    with pytest.raises(ValidationError, match="请先将采集机安装"):
         joint_test_start(actor=None, collector=in_stock)
     installed = make_collector(360_000_000_010, site=site)
-    with pytest.raises(ValidationError, match="no enabled points"):
+    with pytest.raises(ValidationError, match="没有启用的点位"):
         joint_test_start(actor=None, collector=installed)

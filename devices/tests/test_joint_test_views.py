@@ -45,9 +45,9 @@ class JointTestViewTests(PersonaTestCase):
         client = self.client_as("engineer")
         url = reverse("devices:joint_test_start", args=[self.collector.pk])
         response = client.post(url, {"max_delay_seconds": "soon"})
-        self.assertContains(response, "whole number of seconds")
+        self.assertContains(response, "请输入整数秒")
         response = client.post(url, {"max_delay_seconds": "0"})
-        self.assertContains(response, "from 1 to 600")
+        self.assertContains(response, "1 到 600 秒")
         self.assertFalse(JointTest.objects.exists())
 
     def test_who_may_watch_a_session_and_the_rows_update_from_signals(self):
@@ -82,17 +82,17 @@ class JointTestViewTests(PersonaTestCase):
         response = self.client_as("technical").post(url, {"notes": "二层未测"}, follow=True)
         test.refresh_from_db()
         self.assertEqual(test.status, JointTestStatus.FAILED)  # nothing was triggered
-        self.assertContains(response, "Report (PDF)")
+        self.assertContains(response, "报告（PDF）")
         self.assertEqual(test.report.customer, self.customer)
         self.assertEqual(test.items.filter(result=ItemResult.MISSING).count(), 2)
         again = self.client_as("technical").post(url, follow=True)
-        self.assertContains(again, "already finished")
+        self.assertContains(again, "已经结束")
 
     def test_cancelling_needs_a_reason(self):
         test = joint_test_start(actor=None, collector=self.collector)
         url = reverse("devices:joint_test_cancel", args=[test.pk])
         response = self.client_as("engineer").post(url, {"reason": " "}, follow=True)
-        self.assertContains(response, "reason for cancelling")
+        self.assertContains(response, "请填写取消原因")
         test.refresh_from_db()
         self.assertEqual(test.status, JointTestStatus.OPEN)
         self.client_as("engineer").post(url, {"reason": "现场停电"})

@@ -187,6 +187,7 @@ def collector_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_change": user.has_perm("devices.change_collector"),
         "can_edit_points": user.has_perm("devices.change_point_table"),
         "can_test": user.has_perm("devices.run_joint_test") and collector.customer_id is not None,
+        "can_record_fault": user.has_perm("devices.manage_network"),
         "joint_tests": list(collector.joint_tests.order_by("-started_at")[:5]),
         "retired": collector.status == CollectorStatus.RETIRED,
     }
