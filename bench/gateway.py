@@ -15,8 +15,9 @@ newest first) every 50 ms, and the simulator (devices.simulator) in this process
 
 It prints frames/s (steady and sustained), confirmation latency p50/p99 (frame written →
 confirm received, in the simulator), alarm end-to-end latency p50/p99 (frame written → row
-visible to the board's query), and frames lost (data frames sent but not stored, or given up
-after the simulator's retries) — must be 0.
+visible to the board's query), frames lost (data frames sent but not stored, or given up
+after the simulator's retries) — must be 0 — and the CPU per frame of the throughput phase:
+the gateway's event loop, its database thread, the simulator and the PostgreSQL server.
 
     .venv/bin/python bench/gateway.py --collectors 1000 --steady 5     # quick check, SQLite
     .venv/bin/python bench/gateway.py                                  # 10,000, SQLite
@@ -69,6 +70,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=3, help="fire alarms per collector (3)")
     parser.add_argument("--port", type=int, default=0, help="gateway port (a free one)")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--batch-wait", type=float, default=0.005, help="seconds a batch waits to fill (0.005)"
+    )
     parser.add_argument("--ack-timeout", type=float, default=10.0)
     parser.add_argument("--database-url", default="", help="PostgreSQL URL; SQLite when absent")
     parser.add_argument("--var-dir", default="", help="RUWANG_VAR_DIR (default: new dir)")
@@ -146,7 +150,7 @@ def profiled(enabled: bool, label: str, func: Any, *args: Any) -> Any:
     import cProfile
     import pstats
 
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.thread_time)  # CPU, not waits for the GIL or the network
     try:
         return profile.runcall(func, *args)
     finally:
@@ -155,21 +159,35 @@ def profiled(enabled: bool, label: str, func: Any, *args: Any) -> Any:
 
 
 def gateway_process(
-    port: int, batch_size: int, ready: Any, stats_out: Any, profile: bool = False
+    port: int, batch_size: int, batch_wait: float, ready: Any, stats_out: Any, profile: bool
 ) -> None:
     from django.db import connections
 
     from devices.gateway import Gateway
+    from devices.services import Incoming, Outcome, frames_ingest
 
     connections.close_all()  # never share the parent's connection
+    import cProfile
+    import pstats
+
+    # The event loop is profiled below (the main thread); the database thread's work here.
+    db_profile = cProfile.Profile(time.thread_time)
+
+    def ingest(batch: list[Incoming]) -> list[Outcome]:
+        if not profile:
+            return frames_ingest(batch)
+        outcomes: list[Outcome] = db_profile.runcall(frames_ingest, batch)
+        return outcomes
 
     async def main() -> None:
         gateway = Gateway(
             host="127.0.0.1",
             port=port,
             batch_size=batch_size,
+            batch_wait=batch_wait,
             offline_check_seconds=60,
             backlog=4096,
+            ingest=ingest,
         )
         await gateway.start()
         ready.send(gateway.port)
@@ -190,7 +208,10 @@ def gateway_process(
             }
         )
 
-    profiled(profile, "gateway", asyncio.run, main())
+    profiled(profile, "gateway (event loop)", asyncio.run, main())
+    if profile:
+        print("--- profile: gateway (database thread, frames_ingest) ---")
+        pstats.Stats(db_profile).sort_stats("tottime").print_stats(18)
 
 
 def poller_process(stop: Any, out: Any) -> None:
@@ -221,7 +242,51 @@ def poller_process(stop: Any, out: Any) -> None:
 # --- the simulated collectors ----------------------------------------------------------------
 
 
-async def simulate(args: argparse.Namespace, port: int) -> dict[str, Any]:
+def cpu_seconds(pid: int, tid: int | None = None, *, kernel_only: bool = False) -> float:
+    """User + system (or only system) CPU time of a process, or one of its threads, so far
+    (Linux /proc)."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    try:
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone
+        return 0.0
+    ticks = int(fields[12]) if kernel_only else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def database_server_cpu() -> float:
+    """CPU time of the PostgreSQL server processes so far (0 with SQLite, which runs inside
+    the gateway's database thread)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm.startswith("postgres"):
+                total += cpu_seconds(int(entry.name))
+    return total
+
+
+def cpu_sample(gateway_pid: int) -> dict[str, float]:
+    """CPU so far of the gateway's event loop (its main thread), its other threads (the
+    database thread), this process (the simulator) and the database server."""
+    loop = cpu_seconds(gateway_pid, gateway_pid)
+    own = os.times()
+    return {
+        "gateway_loop": loop,
+        "gateway_loop_kernel": cpu_seconds(gateway_pid, gateway_pid, kernel_only=True),
+        "gateway_db": cpu_seconds(gateway_pid) - loop,
+        "gateway_db_kernel": cpu_seconds(gateway_pid, kernel_only=True)
+        - cpu_seconds(gateway_pid, gateway_pid, kernel_only=True),
+        "simulator": own.user + own.system,
+        "simulator_kernel": own.system,
+        "database": database_server_cpu(),
+    }
+
+
+async def simulate(args: argparse.Namespace, port: int, gateway_pid: int) -> dict[str, Any]:
     from devices.simulator import FIRE, NORMAL, Simulator, synthetic_collectors
 
     collectors = synthetic_collectors(args.collectors, first_address=FIRST_ADDRESS, points=POINTS)
@@ -260,9 +325,11 @@ async def simulate(args: argparse.Namespace, port: int) -> dict[str, Any]:
 
     latencies_before = len(sim.stats.ack_latencies)
     confirmed_before = sim.stats.confirmed
+    cpu_before = cpu_sample(gateway_pid)
     t = time.perf_counter()
     await asyncio.gather(*(saturate(c.address) for c in collectors))
     saturation_seconds = time.perf_counter() - t
+    cpu = {k: v - cpu_before[k] for k, v in cpu_sample(gateway_pid).items()}
     saturation_frames = sim.stats.confirmed - confirmed_before
     saturation_ack = sim.stats.ack_latencies[latencies_before:]
     print(
@@ -302,6 +369,7 @@ async def simulate(args: argparse.Namespace, port: int) -> dict[str, Any]:
         "saturation_frames": saturation_frames,
         "saturation_seconds": saturation_seconds,
         "saturation_ack": saturation_ack,
+        "cpu": cpu,
         "burst_seconds": burst_seconds,
         "alarms_confirmed": sum(results),
         "sent_at": sent_at,
@@ -331,20 +399,29 @@ def main() -> None:
         stats_recv, stats_send = ctx.Pipe(duplex=False)
         gateway = ctx.Process(
             target=gateway_process,
-            args=(args.port, args.batch_size, ready_send, stats_send, args.profile),
+            args=(
+                args.port,
+                args.batch_size,
+                args.batch_wait,
+                ready_send,
+                stats_send,
+                args.profile,
+            ),
         )
         gateway.start()
+        assert gateway.pid is not None
+        gateway_pid = gateway.pid
         port = ready_recv.recv()
         print(f"gateway pid {gateway.pid} on port {port}")
         stop = ctx.Event()
         seen_recv, seen_send = ctx.Pipe(duplex=False)
         poller = ctx.Process(target=poller_process, args=(stop, seen_send))
         poller.start()
-        result = profiled(args.profile, "simulator", asyncio.run, simulate(args, port))
+        result = profiled(args.profile, "simulator", asyncio.run, simulate(args, port, gateway_pid))
         stop.set()
         seen: dict[tuple[int, int], float] = seen_recv.recv()
         poller.join()
-        os.kill(gateway.pid, signal.SIGTERM)
+        os.kill(gateway_pid, signal.SIGTERM)
         gateway_stats = stats_recv.recv()
         gateway.join()
 
@@ -389,6 +466,28 @@ def main() -> None:
             f"sent; alarms not stored {len(missing):,}; given up {result['lost']:,}); "
             f"retransmissions {result['retransmissions']:,}, reconnects "
             f"{result['reconnects']:,}, denied {result['denied']:,}"
+        )
+        per_frame = 1000 / max(result["saturation_frames"], 1)
+        cpu = result["cpu"]
+        gateway_cpu = cpu["gateway_loop"] + cpu["gateway_db"]
+        print(
+            f"CPU in the throughput phase: gateway {gateway_cpu:.1f} s "
+            f"({gateway_cpu * per_frame:.2f} ms/frame, its database thread included), "
+            f"simulator {cpu['simulator']:.1f} s ({cpu['simulator'] * per_frame:.2f} ms/frame), "
+            f"on {os.cpu_count()} cores"
+        )
+        print(
+            f"CPU per frame:    gateway event loop {cpu['gateway_loop'] * per_frame:.3f} ms "
+            f"({cpu['gateway_loop_kernel'] * per_frame:.3f} in the kernel), "
+            f"gateway database thread {cpu['gateway_db'] * per_frame:.3f} ms "
+            f"({cpu['gateway_db_kernel'] * per_frame:.3f} in the kernel), "
+            f"simulator {cpu['simulator'] * per_frame:.3f} ms "
+            f"({cpu['simulator_kernel'] * per_frame:.3f} in the kernel), PostgreSQL server "
+            + (
+                f"{cpu['database'] * per_frame:.3f} ms"
+                if connections["default"].vendor == "postgresql"
+                else "– (SQLite runs in the database thread)"
+            )
         )
         print(f"gateway:          {gateway_stats}")
     finally:

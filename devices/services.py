@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -38,6 +40,7 @@ from devices.models import (
     split_address,
 )
 from devices.network_services import campaign_versions_reported
+from ruwang.db import prepared_statements
 
 COLLECTOR_FIELDS = (
     "address",
@@ -362,7 +365,10 @@ def event_kind(info_type: int | None, values: Mapping[str, Any]) -> str:
 
 
 def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.hex(" ") if isinstance(v, bytes) else v for k, v in values.items()}
+    for value in values.values():
+        if isinstance(value, bytes):
+            return {k: v.hex(" ") if isinstance(v, bytes) else v for k, v in values.items()}
+    return values  # the usual case: nothing to convert, no copy
 
 
 def _aware(moment: datetime | None, fallback: datetime, zone: Any = None) -> datetime:
@@ -375,7 +381,67 @@ def _aware(moment: datetime | None, fallback: datetime, zone: Any = None) -> dat
     return moment
 
 
-def _points_of(incoming: Sequence[Incoming]) -> dict[tuple[int, int, int, int], int]:
+# --- the ingest path's SQL ----------------------------------------------------------------------
+#
+# A batch binds thousands of values, and the statements are written for the driver:
+# - SQLite: Django's cursor rewrites every "%s" of a statement to "?" with a regular expression
+#   and its datetime adaptation checks settings on every value; at a few thousand frames a
+#   second these cost more than SQLite's own work. The driver's cursor takes "?" and values
+#   adapted here, on the connection Django opened, inside Django's transaction.
+# - PostgreSQL: psycopg parses a statement's placeholders in Python, once per distinct text; a
+#   statement per batch size would be parsed (and planned by the server) every time. Lists go
+#   as arrays instead (`= ANY(%b)`, `unnest`): a handful of texts, parsed once and prepared.
+
+
+class _Sql:
+    def __init__(self) -> None:
+        connection.ensure_connection()
+        self.sqlite = connection.vendor == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+        self.cursor = connection.connection.cursor() if self.sqlite else connection.cursor()
+        self.zone = connection.timezone  # what Django converts aware datetimes to on SQLite
+        # Device time labels repeat within a batch (one per second): each is converted once.
+        self._datetimes: dict[datetime, str] = {}
+        self.json = (
+            json.dumps if self.sqlite else partial(connection.ops.adapt_json_value, encoder=None)
+        )
+
+    def close(self) -> None:
+        self.cursor.close()
+
+    def marks(self, count: int) -> str:
+        return ", ".join([self.mark] * count)
+
+    def among(self, column: str, values: Collection[Any]) -> tuple[str, list[Any]]:
+        """`column` is one of `values`: the condition and its parameters."""
+        if self.sqlite:
+            return f"{column} IN ({self.marks(len(values))})", list(values)
+        return f"{column} = ANY(%b)", [list(values)]
+
+    def datetime(self, value: datetime) -> Any:
+        """Django's adaptation of an aware datetime, without its per-value checks: on SQLite
+        str() of the naive time in the connection's zone; psycopg binds it as it is."""
+        if not self.sqlite:
+            return value
+        text = self._datetimes.get(value)
+        if text is None:
+            text = self._datetimes[value] = str(value.astimezone(self.zone).replace(tzinfo=None))
+        return text
+
+    def execute(self, sql: str, params: Sequence[Any]) -> None:
+        with prepared_statements():  # PostgreSQL plans these few statement texts once
+            self.cursor.execute(sql, params)
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        self.execute(sql, params)
+        return list(self.cursor.fetchall())
+
+
+def _table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _points_of(sql: _Sql, incoming: Sequence[Incoming]) -> dict[tuple[int, int, int, int], int]:
     """(collector, system type, system address, component address) → point id, for the
     component objects of a batch: one query."""
     collectors: set[int] = set()
@@ -388,30 +454,40 @@ def _points_of(incoming: Sequence[Incoming]) -> dict[tuple[int, int, int, int], 
                 addresses.add(address)
     if not addresses:
         return {}
-    rows = Point.objects.filter(
-        system__collector_id__in=collectors, component_address__in=addresses
-    ).values_list(
-        "id",
-        "system__collector_id",
-        "system__system_type",
-        "system__system_address",
-        "component_address",
+    of_collectors, params = sql.among("s.collector_id", collectors)
+    with_addresses, more = sql.among("p.component_address", addresses)
+    rows = sql.rows(
+        "SELECT p.id, s.collector_id, s.system_type, s.system_address, p.component_address"  # noqa: S608 - names from the models, values bound
+        f" FROM {_table(Point)} p JOIN {_table(FireSystem)} s ON s.id = p.system_id"
+        f" WHERE {of_collectors} AND {with_addresses}",
+        params + more,
     )
     return {(c, t, a, addr): pk for pk, c, t, a, addr in rows}
 
 
-def _touch(collector_ids: set[int], now: datetime) -> list[tuple[int, str]]:
+def _under_joint_test(sql: _Sql, collector_ids: set[int]) -> set[int]:
+    """Which of these collectors have a joint test open (their events go to the test too)."""
+    of_collectors, params = sql.among("collector_id", collector_ids)
+    rows = sql.rows(
+        f"SELECT DISTINCT collector_id FROM {_table(JointTest)}"  # noqa: S608
+        f" WHERE status = {sql.mark} AND {of_collectors}",
+        [str(JointTestStatus.OPEN), *params],
+    )
+    return {pk for (pk,) in rows}
+
+
+def _touch(sql: _Sql, collector_ids: set[int], now: datetime) -> list[tuple[int, str]]:
     """last_seen_at = now for the collectors heard from; returns their (id, status) in the
     same statement (the ingest path's hottest query)."""
-    table = connection.ops.quote_name(Collector._meta.db_table)
-    marks = ", ".join(["%s"] * len(collector_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET last_seen_at = %s WHERE id IN ({marks})"  # noqa: S608
-            " RETURNING id, status",
-            [connection.ops.adapt_datetimefield_value(now), *collector_ids],
+    of_collectors, params = sql.among("id", collector_ids)
+    return [
+        (pk, status)
+        for pk, status in sql.rows(
+            f"UPDATE {_table(Collector)} SET last_seen_at = {sql.mark}"  # noqa: S608
+            f" WHERE {of_collectors} RETURNING id, status",
+            [sql.datetime(now), *params],
         )
-        return [(pk, status) for pk, status in cursor.fetchall()]
+    ]
 
 
 def _came_back(statuses: list[tuple[int, str]], now: datetime) -> None:
@@ -437,6 +513,7 @@ def _came_back(statuses: list[tuple[int, str]], now: datetime) -> None:
 
 
 def _insert(
+    sql: _Sql,
     model: type[models.Model],
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
@@ -449,25 +526,35 @@ def _insert(
     through every field's preparation; device traffic needs a few microseconds."""
     if not rows:
         return []
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c) for c in columns)
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    quote = connection.ops.quote_name
+    # Table and column names come from the models, values are bound parameters.
+    head = f"INSERT INTO {_table(model)} ({', '.join(quote(c) for c in columns)})"
     tail = (" ON CONFLICT DO NOTHING" if skip_conflicts else "") + (
-        " RETURNING " + ", ".join(connection.ops.quote_name(c) for c in returning)
-        if returning
-        else ""
+        " RETURNING " + ", ".join(quote(c) for c in returning) if returning else ""
     )
+    if not sql.sqlite:
+        # One array per column, whatever the number of rows: one statement text. Arrays go in
+        # binary (%b), whose elements psycopg writes in C; its text format escapes each element
+        # in Python.
+        fields = {f.column: f for f in model._meta.concrete_fields}
+        arrays = ", ".join(f"%b::{fields[c].db_type(connection)}[]" for c in columns)
+        statement = f"{head} SELECT * FROM unnest({arrays}){tail}"  # noqa: S608
+        params = [list(column) for column in zip(*rows, strict=True)]
+        if returning:
+            return [tuple(r) for r in sql.rows(statement, params)]
+        sql.execute(statement, params)
+        return []
+    one = "(" + sql.marks(len(columns)) + ")"
     out: list[tuple[Any, ...]] = []
     chunk = max(1, 30_000 // len(columns))  # under SQLite's bound-parameter limit
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
-            # Table and column names come from the models, values are bound parameters.
-            values = ", ".join([one] * len(part))
-            sql = f"INSERT INTO {table} ({names}) VALUES {values}{tail}"  # noqa: S608
-            cursor.execute(sql, [value for row in part for value in row])
-            if returning:
-                out += [tuple(r) for r in cursor.fetchall()]
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        statement = f"{head} VALUES {', '.join([one] * len(part))}{tail}"
+        params = [value for row in part for value in row]
+        if returning:
+            out += [tuple(r) for r in sql.rows(statement, params)]
+        else:
+            sql.execute(statement, params)
     return out
 
 
@@ -500,15 +587,19 @@ def frames_ingest(incoming: Sequence[Incoming]) -> list[Outcome]:
     now = timezone.now()
     zone = timezone.get_current_timezone()
     with transaction.atomic():
-        _came_back(_touch({item.collector_id for item in incoming}, now), now)
-        data = [
-            (item, _aware(item.frame.sent_at, item.received_at, zone))
-            for item in incoming
-            if not item.frame.is_heartbeat
-        ]
-        # Stored once: the unique (collector, serial, time label) skips a retransmission of a
-        # frame stored earlier, or earlier in this batch; only new rows come back.
-        frame_ids = _store_frames(data) if data else {}
+        sql = _Sql()
+        try:
+            _came_back(_touch(sql, {item.collector_id for item in incoming}, now), now)
+            data = [
+                (item, _aware(item.frame.sent_at, item.received_at, zone))
+                for item in incoming
+                if not item.frame.is_heartbeat
+            ]
+            # Stored once: the unique (collector, serial, time label) skips a retransmission of
+            # a frame stored earlier, or earlier in this batch; only new rows come back.
+            frame_ids = _store_frames(sql, data) if data else {}
+        finally:
+            sql.close()
     outcomes: list[Outcome] = []
     for item in incoming:
         if item.frame.is_heartbeat:
@@ -520,29 +611,35 @@ def frames_ingest(incoming: Sequence[Incoming]) -> list[Outcome]:
     return outcomes
 
 
-def _store_frames(data: list[tuple[Incoming, datetime]]) -> dict[tuple[int, int], int]:
+def _store_frames(sql: _Sql, data: list[tuple[Incoming, datetime]]) -> dict[tuple[int, int], int]:
     """Insert the frames (skipping those already stored) and their events; returns the new
     frames' ids by (collector, serial)."""
-    ops = connection.ops
     zone = timezone.get_current_timezone()
+    adapt = sql.datetime
     frame_ids: dict[tuple[int, int], int] = {}
+    received: dict[int, Any] = {}  # the adapted received_at of each frame, by id(item)
+    rows: list[tuple[Any, ...]] = []
+    for item, sent_at in data:
+        frame = item.frame
+        received[id(item)] = moment = adapt(item.received_at)
+        rows.append(
+            (
+                item.collector_id,
+                frame.serial,
+                adapt(sent_at),
+                moment,
+                frame.command,
+                frame.adu.type,
+                item.raw,
+            )
+        )
     # A batch never holds two frames of one collector with one serial and different times (it
     # would take 65,536 frames in a few milliseconds), so (collector, serial) names the row.
     for pk, collector_id, serial in _insert(
+        sql,
         ReceivedFrame,
         _FRAME_COLUMNS,
-        [
-            (
-                item.collector_id,
-                item.frame.serial,
-                ops.adapt_datetimefield_value(sent_at),
-                ops.adapt_datetimefield_value(item.received_at),
-                item.frame.command,
-                item.frame.adu.type,
-                item.raw,
-            )
-            for item, sent_at in data
-        ],
+        rows,
         returning=("id", "collector_id", "serial"),
         skip_conflicts=True,
     ):
@@ -555,19 +652,15 @@ def _store_frames(data: list[tuple[Incoming, datetime]]) -> dict[tuple[int, int]
     ]
     if not stored:
         return frame_ids
-    points = _points_of([item for item, _sent in stored])
-    under_test = set(
-        JointTest.objects.filter(
-            status=JointTestStatus.OPEN, collector_id__in={item.collector_id for item, _s in stored}
-        ).values_list("collector_id", flat=True)
-    )
-    rows: list[tuple[Any, ...]] = []
+    points = _points_of(sql, [item for item, _sent in stored])
+    under_test = _under_joint_test(sql, {item.collector_id for item, _s in stored})
+    rows = []
     tested: list[DeviceEvent] = []
     versions: dict[int, str] = {}
+    to_json = sql.json
     for item, sent_at in stored:
         info_type = item.frame.adu.type
         frame_id = frame_ids[(item.collector_id, item.frame.serial)]
-        received = ops.adapt_datetimefield_value(item.received_at)
         for obj in item.frame.adu.objects:
             values = _json_ready(obj.as_dict())
             if info_type == gb.InfoType.COLLECTOR_VERSION:
@@ -619,15 +712,15 @@ def _store_frames(data: list[tuple[Incoming, datetime]]) -> dict[tuple[int, int]
                     point,
                     component is not None and point is None,
                     values.get("status"),
-                    ops.adapt_json_value(values, None),
+                    to_json(values),
                     description,
-                    ops.adapt_datetimefield_value(occurred_at),
-                    received,
+                    adapt(occurred_at),
+                    received[id(item)],
                     "",
                     "",
                 )
             )
-    _insert(DeviceEvent, _EVENT_COLUMNS, rows)
+    _insert(sql, DeviceEvent, _EVENT_COLUMNS, rows)
     if tested:
         joint_tests_match(DeviceEvent.objects.bulk_create(tested))
     for collector_id, version in versions.items():

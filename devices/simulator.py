@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -110,6 +111,11 @@ class Simulator:
         self.connect_concurrency = connect_concurrency
         self.stopping = False
         self.connect_slots: asyncio.Semaphore | None = None
+        # Frames waiting for an answer, by deadline: every frame waits the same ack_timeout,
+        # so they expire in the order they were sent and one timer serves them all (a timer
+        # per frame costs the load generator more than the frame).
+        self._deadlines: deque[tuple[float, asyncio.Future[bool | None]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     def now(self) -> datetime:
         # A device's time label is its local wall-clock time (GB/T 26875.3-2011 §8.2.2).
@@ -138,6 +144,27 @@ class Simulator:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for link in self._links.values():
             link.close()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def expect_answer(self, future: asyncio.Future[bool | None]) -> None:
+        """Settle `future` with None unless answered within ack_timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ack_timeout
+        self._deadlines.append((deadline, future))
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time() + _CLOCK_RESOLUTION
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _deadline, future = deadlines.popleft()
+            if not future.done():
+                future.set_result(None)
+        self._timer = loop.call_at(deadlines[0][0], self._expire) if deadlines else None
 
     async def run(self, seconds: float) -> SimStats:
         await self.start()
@@ -206,52 +233,77 @@ def _fit(text: str) -> str:
     return text
 
 
-class _Link:
-    """One simulated collector's connection and its traffic."""
+class _Link(asyncio.Protocol):
+    """One simulated collector's connection and its traffic.
+
+    As the standard's devices do: one frame in flight, confirmed or denied by its serial, sent
+    again unchanged when no answer comes within the timeout, after reconnecting when the
+    connection dropped."""
 
     def __init__(self, sim: Simulator, collector: SimCollector) -> None:
         self.sim, self.collector = sim, collector
         self.connected = asyncio.Event()
-        self.writer: asyncio.StreamWriter | None = None
-        self.waiting: dict[int, asyncio.Future[bool]] = {}
+        self.transport: asyncio.Transport | None = None
+        self.splitter = gb.FrameReader()
+        # The frame in flight: its serial and the future its answer settles (True confirmed,
+        # False denied, None no answer in time or the connection dropped).
+        self.waiting: asyncio.Future[bool | None] | None = None
+        self.waiting_serial = -1
         self.lock = asyncio.Lock()  # one frame in flight, as the standard's devices do
-        self.reader_task: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         assert self.sim.connect_slots is not None
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 async with self.sim.connect_slots:
-                    reader, writer = await asyncio.open_connection(self.sim.host, self.sim.port)
+                    await loop.create_connection(lambda: self, self.sim.host, self.sim.port)
             except OSError:
                 await asyncio.sleep(self.sim.reconnect_delay)
                 continue
-            self.writer = writer
-            self.reader_task = asyncio.create_task(self.read(reader))
-            self.connected.set()
             return
 
     def close(self) -> None:
-        if self.reader_task is not None:
-            self.reader_task.cancel()
-        if self.writer is not None:
-            self.writer.close()
+        if self.transport is not None:
+            self.transport.close()
 
-    async def read(self, reader: asyncio.StreamReader) -> None:
-        splitter = gb.FrameReader()
-        try:
-            while data := await reader.read(4096):
-                for item in splitter.feed(data):
-                    if isinstance(item, gb.Frame) and item.command in (
-                        gb.Command.CONFIRM,
-                        gb.Command.DENY,
-                    ):
-                        future = self.waiting.pop(item.serial, None)
-                        if future is not None and not future.done():
-                            future.set_result(item.command == gb.Command.CONFIRM)
-        except (ConnectionError, OSError):
-            pass
+    # --- asyncio callbacks ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.splitter = gb.FrameReader()
+        self.connected.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
         self.connected.clear()
+        self._answer(self.waiting_serial, None)  # no answer will come on this connection
+
+    def data_received(self, data: bytes) -> None:
+        # The usual read is one confirm: 30 bytes, checked where it matters to a device (the
+        # markers, the command, the checksum) without decoding a frame.
+        if (
+            len(data) == _ANSWER_SIZE
+            and not self.splitter.buffered
+            and data[:2] == b"@@"
+            and data[-2:] == b"##"
+            and data[24] == data[25] == 0
+            and data[26] in _ANSWER_COMMANDS
+            and sum(data[2:27]) & 0xFF == data[27]
+        ):
+            self._answer(data[2] | data[3] << 8, data[26] == gb.Command.CONFIRM)
+            return
+        for item in self.splitter.feed(data):
+            if isinstance(item, gb.Frame) and item.command in _ANSWER_COMMANDS:
+                self._answer(item.serial, item.command == gb.Command.CONFIRM)
+
+    def _answer(self, serial: int, confirmed: bool | None) -> None:
+        waiting = self.waiting
+        if waiting is not None and serial == self.waiting_serial and not waiting.done():
+            waiting.set_result(confirmed)
+
+    # --- traffic -------------------------------------------------------------------------------
 
     async def run(self) -> None:
         sim = self.sim
@@ -286,42 +338,49 @@ class _Link:
 
     async def send(self, frame: bytes) -> bool:
         sim = self.sim
-        serial = int.from_bytes(frame[2:4], "little")
+        stats = sim.stats
+        serial = frame[2] | frame[3] << 8
+        loop = asyncio.get_running_loop()
         async with self.lock:
-            sim.stats.sent += 1
+            stats.sent += 1
             started = time.monotonic()
             for attempt in range(sim.tries):
                 if attempt:
-                    sim.stats.retransmissions += 1
-                if not self.connected.is_set():
-                    sim.stats.reconnects += 1
+                    stats.retransmissions += 1
+                if self.transport is None or self.transport.is_closing():
+                    stats.reconnects += 1
                     await self.connect()
-                assert self.writer is not None
-                future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-                self.waiting[serial] = future
+                assert self.transport is not None
+                self.waiting = future = loop.create_future()
+                self.waiting_serial = serial
+                self.transport.write(frame)
+                sim.expect_answer(future)
                 try:
-                    self.writer.write(frame)
-                    await self.writer.drain()
-                    confirmed = await asyncio.wait_for(future, sim.ack_timeout)
-                except (TimeoutError, ConnectionError, OSError):
-                    self.waiting.pop(serial, None)
-                    if self.writer is not None and self.writer.is_closing():
-                        self.connected.clear()
+                    answer = await future
+                finally:
+                    self.waiting, self.waiting_serial = None, -1
+                if answer is None:
                     continue
-                if confirmed:
-                    sim.stats.confirmed += 1
-                    sim.stats.ack_latencies.append(time.monotonic() - started)
+                if answer:
+                    stats.confirmed += 1
+                    stats.ack_latencies.append(time.monotonic() - started)
                     return True
-                sim.stats.denied += 1
+                stats.denied += 1
                 return False
-            sim.stats.lost += 1
+            stats.lost += 1
             return False
+
+
+# asyncio runs a timer up to the monotonic clock's resolution early.
+_CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution
+_ANSWER_SIZE = 30  # a confirm or deny: header, empty ADU, trailer
+_ANSWER_COMMANDS = (gb.Command.CONFIRM, gb.Command.DENY)
 
 
 async def drop_connection(sim: Simulator, address: int) -> None:
     """Close one collector's connection abruptly (tests of reconnecting)."""
     link = sim._links[address]
-    if link.writer is not None:
-        link.writer.transport.abort()
+    if link.transport is not None:
+        link.transport.abort()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.sleep(0)

@@ -16,7 +16,8 @@ offset  size  field
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from devices.gb26875.adu import Adu, decode_adu, decode_time_label, encode_time_label
@@ -33,6 +34,7 @@ __all__ = [
     "FrameReader",
     "Header",
     "ack_for",
+    "ack_for_raw",
     "checksum",
     "decode_frame",
     "encode_frame",
@@ -76,6 +78,8 @@ class Header:
 class Frame(Header):
     adu_bytes: bytes
     adu: Adu
+    # The bytes the frame was decoded from (empty for a frame built in code).
+    raw: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def is_heartbeat(self) -> bool:
@@ -171,60 +175,81 @@ def _read_header(data: bytes) -> Header:
     )
 
 
+# An empty ADU (heartbeat, confirm, deny) decodes to this one immutable value.
+_EMPTY_ADU = Adu()
+
+
 def decode_frame(data: bytes) -> Frame:
     """Decode exactly one frame; raise FrameError for anything else (never another exception)."""
     data = bytes(data)
     if data[:2] != START:
         raise FrameError("start", "a frame begins with @@ (0x40 0x40)", raw=data)
-    if len(data) < MIN_FRAME_SIZE:
+    size = len(data)
+    if size < MIN_FRAME_SIZE:
         raise FrameError(
-            "truncated", f"{len(data)} bytes, a frame has at least {MIN_FRAME_SIZE}", raw=data
+            "truncated", f"{size} bytes, a frame has at least {MIN_FRAME_SIZE}", raw=data
         )
-    header = _read_header(data)
-    declared = header.adu_length
+    # The checks read the bytes; the Header is built once, for the frame or an error report.
+    declared = data[24] | data[25] << 8
     if declared > MAX_ADU_SIZE:
         raise FrameError(
-            "length", f"ADU length {declared} exceeds {MAX_ADU_SIZE}", header=header, raw=data
-        )
-    expected = MIN_FRAME_SIZE + declared
-    if len(data) > expected or (len(data) < expected and data.endswith(END)):
-        raise FrameError(
             "length",
-            f"ADU length {declared} declared, {len(data) - MIN_FRAME_SIZE} bytes present",
-            header=header,
+            f"ADU length {declared} exceeds {MAX_ADU_SIZE}",
+            header=_read_header(data),
             raw=data,
         )
-    if len(data) < expected:
-        raise FrameError("truncated", f"{len(data)} of {expected} bytes", header=header, raw=data)
+    expected = MIN_FRAME_SIZE + declared
+    if size > expected or (size < expected and data.endswith(END)):
+        raise FrameError(
+            "length",
+            f"ADU length {declared} declared, {size - MIN_FRAME_SIZE} bytes present",
+            header=_read_header(data),
+            raw=data,
+        )
+    if size < expected:
+        raise FrameError(
+            "truncated", f"{size} of {expected} bytes", header=_read_header(data), raw=data
+        )
     if data[-2:] != END:
-        raise FrameError("end", "a frame ends with ## (0x23 0x23)", header=header, raw=data)
-    computed = checksum(data[2:-3])
+        raise FrameError(
+            "end", "a frame ends with ## (0x23 0x23)", header=_read_header(data), raw=data
+        )
+    computed = sum(data[2:-3]) & 0xFF
     if computed != data[-3]:
         raise FrameError(
             "checksum",
             f"checksum byte {data[-3]:#04x}, computed {computed:#04x}",
-            header=header,
+            header=_read_header(data),
             raw=data,
         )
-    if header.command not in _COMMANDS:
+    command = data[26]
+    if command not in _COMMANDS:
         raise FrameError(
-            "command", f"command byte {header.command} is not 1–6", header=header, raw=data
+            "command",
+            f"command byte {command} is not 1–6",
+            header=_read_header(data),
+            raw=data,
         )
     adu_bytes = data[HEADER_SIZE:-TRAILER_SIZE]
     try:
-        adu = decode_adu(adu_bytes)
+        adu = decode_adu(adu_bytes) if declared else _EMPTY_ADU
     except FrameError as exc:
-        raise FrameError(exc.kind, exc.message, header=header, raw=data) from None
+        raise FrameError(exc.kind, exc.message, header=_read_header(data), raw=data) from None
+    try:
+        sent_at: datetime | None = decode_time_label(data[6:12])
+    except FrameError:
+        sent_at = None
     return Frame(
-        serial=header.serial,
-        version=header.version,
-        sent_at=header.sent_at,
-        source=header.source,
-        destination=header.destination,
-        adu_length=header.adu_length,
-        command=header.command,
+        serial=data[2] | data[3] << 8,
+        version=(data[4], data[5]),
+        sent_at=sent_at,
+        source=int.from_bytes(data[12:18], "little"),
+        destination=int.from_bytes(data[18:24], "little"),
+        adu_length=declared,
+        command=command,
         adu_bytes=adu_bytes,
         adu=adu,
+        raw=data,
     )
 
 
@@ -249,6 +274,38 @@ def ack_for(header: Header, *, sent_at: datetime | None = None) -> bytes:
 def nak_for(header: Header, *, sent_at: datetime | None = None) -> bytes:
     """The deny (否认, command 6) answering a frame, or the header of a rejected one."""
     return _answer(header, Command.DENY, sent_at)
+
+
+class _Clock:
+    """The time label of the current second and its byte sum, worked out once a second: a
+    gateway confirms thousands of frames a second, each stamped with the time it is sent."""
+
+    second = -1
+    label = b""
+    label_sum = 0
+
+    @classmethod
+    def now(cls) -> tuple[bytes, int]:
+        second = int(time.time())
+        if second != cls.second:
+            # The same wall-clock reading as encode_frame's default, datetime.now().
+            cls.label = encode_time_label(datetime.fromtimestamp(second))
+            cls.label_sum = sum(cls.label)
+            cls.second = second
+        return cls.label, cls.label_sum
+
+
+_CONFIRM_TAIL = bytes((0, 0, Command.CONFIRM))  # ADU length 0, command 3
+
+
+def ack_for_raw(raw: bytes) -> bytes:
+    """`ack_for(decode_frame(raw))`, stamped now, built from the bytes of a frame that decoded:
+    serial and version copied, the addresses swapped, an empty ADU (GB/T 26875.3-2011 表 1)."""
+    label, label_sum = _Clock.now()
+    check = (sum(raw[2:6]) + label_sum + sum(raw[12:24]) + Command.CONFIRM) & 0xFF
+    return b"".join(
+        (START, raw[2:6], label, raw[18:24], raw[12:18], _CONFIRM_TAIL, bytes((check,)), END)
+    )
 
 
 def heartbeat(
@@ -296,6 +353,14 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[Frame | FrameError]:
         buffer = self._buffer
+        if not buffer and not self._garbage_count and _one_frame(data):
+            # The usual TCP read: exactly one whole frame. Decoded in place, without copying it
+            # through the buffer; the same result as the loop below.
+            self._resyncing = False
+            try:
+                return [decode_frame(data)]
+            except FrameError as exc:
+                return [exc]
         buffer += data
         items: list[Frame | FrameError] = []
         while buffer:
@@ -316,15 +381,15 @@ class FrameReader:
                 items.append(self._garbage_error())
             if len(buffer) < HEADER_SIZE:
                 break
-            header = _read_header(bytes(buffer[:HEADER_SIZE]))
-            if header.adu_length > MAX_ADU_SIZE:
-                items.append(self._false_start("length", header, "ADU length over 1024"))
+            adu_length = buffer[24] | buffer[25] << 8
+            if adu_length > MAX_ADU_SIZE:
+                items.append(self._false_start("length", "ADU length over 1024"))
                 continue
-            size = MIN_FRAME_SIZE + header.adu_length
+            size = MIN_FRAME_SIZE + adu_length
             if len(buffer) < size:
                 break
             if buffer[size - 2 : size] != END:
-                items.append(self._false_start("end", header, "no ## where the length ends"))
+                items.append(self._false_start("end", "no ## where the length ends"))
                 continue
             raw = bytes(buffer[:size])
             del buffer[:size]
@@ -359,8 +424,21 @@ class FrameReader:
         self._garbage_count = 0
         return error
 
-    def _false_start(self, kind: FrameErrorKind, header: Header, message: str) -> FrameError:
+    def _false_start(self, kind: FrameErrorKind, message: str) -> FrameError:
         raw = bytes(self._buffer[:HEADER_SIZE])
         del self._buffer[:1]
         self._resyncing = True
-        return FrameError(kind, message, header=header, raw=raw)
+        return FrameError(kind, message, header=_read_header(raw), raw=raw)
+
+
+def _one_frame(data: bytes) -> bool:
+    """Whether `data` is delimited as exactly one frame: start marker, a length within bounds
+    that accounts for every byte, end marker (the frame's own checks are decode_frame's)."""
+    size = len(data)
+    return (
+        size >= MIN_FRAME_SIZE
+        and data[:2] == START
+        and (data[24] | data[25] << 8) <= MAX_ADU_SIZE
+        and size == MIN_FRAME_SIZE + (data[24] | data[25] << 8)
+        and data[-2:] == END
+    )
