@@ -21,7 +21,7 @@ def bootstrap(field: forms.BoundField) -> SafeString:
     if field.errors:
         css += " is-invalid"
     existing = widget.attrs.get("class", "")
-    attrs = {"class": f"{existing} {css}".strip()}
+    attrs: dict[str, str | bool] = {"class": f"{existing} {css}".strip()}
     if type(widget) in _FAST_WIDGETS and not field.field.localize:
         return _render_fast(field, widget, attrs)
     return field.as_widget(attrs=attrs)
@@ -44,7 +44,7 @@ def _attrs_html(attrs: dict[str, object]) -> str:
 
 
 def _render_fast(
-    field: forms.BoundField, widget: forms.Widget, attrs: dict[str, str]
+    field: forms.BoundField, widget: forms.Widget, attrs: dict[str, str | bool]
 ) -> SafeString:
     final = field.build_widget_attrs(attrs, widget)
     if field.auto_id and "id" not in widget.attrs:
