@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
@@ -24,6 +25,23 @@ def _empty_cache():
     cache.clear()
     forget_case_graphs()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_running_event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Once a worker has run a browser test, Playwright's sync API leaves its event loop marked
+    as running in the main thread (the browser lives for the session), and asyncio.run() — the
+    gateway's and simulator's tests, the `gateway` and `gb26875 simulate` commands — refuses to
+    start. Other tests run with the mark cleared; it is put back for the next browser test."""
+    if request.node.get_closest_marker("browser"):
+        yield
+        return
+    loop = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio.events._set_running_loop(loop)
 
 
 @pytest.fixture(scope="session")
