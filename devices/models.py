@@ -269,9 +269,16 @@ class Point(models.Model):
 class ReceivedFrame(models.Model):
     """A data frame as received (heartbeats are not stored: they only refresh last_seen_at)."""
 
-    # Indexed by the unique constraint below, which leads with it.
+    # Indexed by the unique constraint below, which leads with it. No database-level foreign
+    # key on this append-only traffic (nor on the event's collector and frame): the gateway
+    # writes ids it has just read or inserted in the same transaction, deletions cascade through
+    # the ORM, and each constraint check cost the database a locked parent-row look-up per row.
     collector = models.ForeignKey(
-        Collector, on_delete=models.CASCADE, related_name="frames", db_index=False
+        Collector,
+        on_delete=models.CASCADE,
+        related_name="frames",
+        db_index=False,
+        db_constraint=False,
     )
     serial = models.PositiveIntegerField(_("serial number"))
     sent_at = models.DateTimeField(_("sent at"))
@@ -324,10 +331,19 @@ class DeviceEvent(models.Model):
 
     # Indexed by event_collector (collector, -id); a second index would cost every insert.
     collector = models.ForeignKey(
-        Collector, on_delete=models.CASCADE, related_name="events", db_index=False
+        Collector,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
+        db_constraint=False,
     )
     frame = models.ForeignKey(
-        ReceivedFrame, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+        ReceivedFrame,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_constraint=False,
     )
     kind = models.CharField(_("kind"), max_length=20, choices=EventKind.choices)
     info_type = models.PositiveSmallIntegerField(_("information type"), null=True, blank=True)
