@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.forms import BaseForm, Form
+from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,6 +36,7 @@ from customers.forms import (
 from customers.models import Contact, Customer, DocumentVersion, ImportJob, Site
 from ruwang.lib import files
 from ruwang.lib.masking import mask_phone
+from ruwang.lib.views import apply_errors
 
 
 def _user(request: HttpRequest) -> User:
@@ -55,14 +56,6 @@ def _changeable_customer(request: HttpRequest, pk: int) -> Customer:
     if not _user(request).has_perm("customers.change_customer"):
         raise PermissionDenied("customers.change_customer")
     return customer
-
-
-def _apply_errors(form: BaseForm, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field_name, errors in exc.message_dict.items():
-            form.add_error(field_name if field_name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _region_options_html() -> str:
@@ -132,7 +125,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
                 actor=user, data=form.service_data(), tags=form.tag_objects()
             )
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Customer %(name)s created.") % {"name": customer.name})
             return redirect("customers:detail", pk=customer.pk)
@@ -150,7 +143,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=user, customer=customer, data=form.service_data(), tags=form.tag_objects()
             )
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Saved."))
             return redirect("customers:detail", pk=customer.pk)
@@ -244,7 +237,7 @@ def contact_edit(request: HttpRequest, pk: int, contact_pk: int | None = None) -
                 actor=user, customer=customer, data=form.cleaned_data, contact=contact
             )
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Contact saved."))
             return redirect("customers:detail", pk=customer.pk)
@@ -278,7 +271,7 @@ def contact_privacy(request: HttpRequest, pk: int, contact_pk: int) -> HttpRespo
                 messages.success(request, _("ID number stored (encrypted)."))
                 return redirect("customers:detail", pk=pk)
         except ValidationError as exc:
-            _apply_errors(id_form if "id_number" in request.POST else consent_form, exc)
+            apply_errors(id_form if "id_number" in request.POST else consent_form, exc)
     return render(
         request,
         "customers/contact_privacy.html",
@@ -319,7 +312,7 @@ def site_edit(request: HttpRequest, pk: int, site_pk: int | None = None) -> Http
         try:
             services.site_save(actor=user, customer=customer, data=form.cleaned_data, site=site)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Site saved."))
             return redirect("customers:detail", pk=customer.pk)
@@ -348,7 +341,7 @@ def floor_add(request: HttpRequest, pk: int, site_pk: int) -> HttpResponse:
                 plan_upload=(upload.name, upload, upload.size) if upload else None,
             )
         except ValidationError as exc:
-            _apply_errors(
+            apply_errors(
                 form, exc if hasattr(exc, "error_dict") else ValidationError({"plan": exc.messages})
             )
         else:

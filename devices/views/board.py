@@ -29,6 +29,7 @@ from devices import board_services
 from devices.board_services import NOTES_MAX_LENGTH, BoardTab
 from devices.gb26875 import codes
 from devices.models import BOARD_KINDS, DeviceEvent, EventKind, Verdict
+from ruwang.lib.views import apply_errors
 
 POLL_SECONDS = 2
 
@@ -297,14 +298,6 @@ class EventHandleForm(forms.Form):
     )
 
 
-def _apply_errors(form: forms.Form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field_name, errors in exc.message_dict.items():
-            form.add_error(field_name if field_name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 def _frame_summary(event: DeviceEvent) -> dict[str, Any] | None:
     frame = event.frame
     if frame is None:
@@ -367,7 +360,7 @@ def event_handle(request: HttpRequest, pk: int) -> HttpResponse:
                 notes=form.cleaned_data["notes"],
             )
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             done = _("%(kind)s handled as “%(verdict)s”.") % {
                 "kind": event.get_kind_display(),

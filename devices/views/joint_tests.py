@@ -3,11 +3,9 @@ finish it (result + PDF report in the customer's documents) or cancel it."""
 
 from __future__ import annotations
 
-from typing import cast
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -20,18 +18,8 @@ from devices import joint_test_services as services
 from devices import selectors
 from devices.gb26875.codes import component_type_name
 from devices.models import Collector, ItemResult, JointTest, JointTestItem, JointTestStatus
+from ruwang.lib.views import require
 from workflow.models import Case, CaseStatus
-
-
-def _user(request: HttpRequest) -> User:
-    return cast(User, request.user)
-
-
-def _require(request: HttpRequest, perm: str) -> User:
-    user = _user(request)
-    if not user.has_perm(perm):
-        raise PermissionDenied(perm)
-    return user
 
 
 def _collector(user: User, pk: int) -> Collector:
@@ -63,7 +51,7 @@ def _counts(test: JointTest) -> dict[str, int]:
 
 @login_required
 def joint_test_list(request: HttpRequest) -> HttpResponse:
-    user = _require(request, "devices.view_collector")
+    user = require(request, "devices.view_collector")
     visible = JointTest.objects.filter(collector__in=selectors.collectors_visible_to(user))
     status = request.GET.get("status", "")
     if status in JointTestStatus.values:
@@ -93,7 +81,7 @@ def joint_test_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def joint_test_start(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _require(request, "devices.run_joint_test")
+    user = require(request, "devices.run_joint_test")
     collector = _collector(user, pk)
     cases = (
         Case.objects.filter(
@@ -143,7 +131,7 @@ def joint_test_start(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def joint_test_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _require(request, "devices.view_collector")
+    user = require(request, "devices.view_collector")
     test = _test(user, pk)
     items = list(test.items.select_related("point__floor", "point__system", "event").order_by("id"))
     for item in items:
@@ -168,7 +156,7 @@ def joint_test_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def joint_test_finish(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _require(request, "devices.run_joint_test")
+    user = require(request, "devices.run_joint_test")
     test = _test(user, pk)
     try:
         test = services.joint_test_finish(
@@ -189,7 +177,7 @@ def joint_test_finish(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def joint_test_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _require(request, "devices.run_joint_test")
+    user = require(request, "devices.run_joint_test")
     test = _test(user, pk)
     try:
         services.joint_test_cancel(actor=user, test=test, reason=request.POST.get("reason", ""))

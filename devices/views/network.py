@@ -46,6 +46,7 @@ from devices.models import (
 )
 from devices.network_services import NOTE_MAX_LENGTH, TEXT_MAX_LENGTH
 from devices.selectors import collectors_visible_to
+from ruwang.lib.views import apply_errors
 
 VIEW_PERMS = ("devices.manage_network", "devices.view_board")
 MANAGE_PERM = "devices.manage_network"
@@ -78,14 +79,6 @@ def _require_manage(request: HttpRequest) -> User:
     if not user.has_perm(MANAGE_PERM):
         raise PermissionDenied(MANAGE_PERM)
     return user
-
-
-def _apply_errors(form: forms.BaseForm, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field_name, errors in exc.message_dict.items():
-            form.add_error(field_name if field_name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _history(object_type: str, pk: int) -> list[dict[str, Any]]:
@@ -314,7 +307,7 @@ def fault_create(request: HttpRequest) -> HttpResponse:
                 cause=form.cleaned_data["cause"],
             )
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Fault recorded."))
             return redirect("devices:fault", pk=fault.pk)
@@ -339,7 +332,7 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.fault_update(actor=user, fault=fault, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Fault saved."))
             return redirect("devices:fault", pk=fault.pk)
@@ -509,7 +502,7 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
         try:
             campaign = services.campaign_create(actor=user, **form.service_data())
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(
                 request,
@@ -690,7 +683,7 @@ def worklog(request: HttpRequest) -> HttpResponse:
         try:
             entry = services.worklog_add(actor=user, **form.cleaned_data)
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Added to the work log."))
             return redirect(

@@ -6,9 +6,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
-from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
@@ -29,6 +28,7 @@ from devices.forms import (
 )
 from devices.gb26875.codes import system_type_name
 from devices.models import Collector, CollectorStatus, FireSystem
+from ruwang.lib.views import acting_user, apply_errors, require
 
 PAGE_SIZE = 50
 LOOKUP_SIZE = 20
@@ -46,30 +46,11 @@ CUSTOMER_SEARCH_COLUMNS = (
 )
 
 
-def _user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
-def _require(request: HttpRequest, perm: str) -> User:
-    user = _user(request)
-    if not user.has_perm(perm):
-        raise PermissionDenied(perm)
-    return user
-
-
 def _collector_or_404(request: HttpRequest, pk: int) -> Collector:
     try:
-        return selectors.collector_get(_user(request), pk)
+        return selectors.collector_get(acting_user(request), pk)
     except Collector.DoesNotExist as exc:
         raise Http404 from exc
-
-
-def _apply_errors(form: BaseForm, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field_name, errors in exc.message_dict.items():
-            form.add_error(field_name if field_name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -135,7 +116,7 @@ def _filtered(user: User, form: CollectorFilterForm) -> QuerySet[Collector]:
 
 @login_required
 def collector_list(request: HttpRequest) -> HttpResponse:
-    user = _require(request, "devices.view_collector")
+    user = require(request, "devices.view_collector")
     form = CollectorFilterForm(request.GET)
     qs = (
         _filtered(user, form)
@@ -171,7 +152,7 @@ def collector_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def collector_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _require(request, "devices.view_collector")
+    user = require(request, "devices.view_collector")
     collector = _collector_or_404(request, pk)
     systems = [
         {"system": s, "type_name": system_type_name(s.system_type), "points": s.point_count}
@@ -203,7 +184,7 @@ def _service_data(form: CollectorForm) -> dict[str, Any]:
 
 @login_required
 def collector_create(request: HttpRequest) -> HttpResponse:
-    user = _require(request, "devices.add_collector")
+    user = require(request, "devices.add_collector")
     # From a customer's page: once registered, go on to install it there.
     customer = _chosen_customer(
         user, request.POST.get("customer") or request.GET.get("customer", "")
@@ -213,7 +194,7 @@ def collector_create(request: HttpRequest) -> HttpResponse:
         try:
             collector = services.collector_save(actor=user, data=_service_data(form))
         except ValidationError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(
                 request, _("Collector %(serial)s registered.") % {"serial": collector.serial_number}
@@ -231,7 +212,7 @@ def collector_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def collector_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _require(request, "devices.change_collector")
+    user = require(request, "devices.change_collector")
     collector = _collector_or_404(request, pk)
     initial = {
         "address": str(collector.address),
@@ -250,7 +231,7 @@ def collector_edit(request: HttpRequest, pk: int) -> HttpResponse:
             services.collector_save(actor=user, data=_service_data(form), collector=collector)
         except ValidationError as exc:
             collector.refresh_from_db()
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Saved."))
             return redirect("devices:collector", pk=collector.pk)
@@ -267,7 +248,7 @@ def collector_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def install_start(request: HttpRequest) -> HttpResponse:
     """From a customer's page: pick the collector (in stock) to install there."""
-    user = _require(request, "devices.change_collector")
+    user = require(request, "devices.change_collector")
     customer = _chosen_customer(user, request.GET.get("customer", ""))
     if customer is None:
         raise Http404
@@ -295,7 +276,7 @@ def install_start(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def collector_install(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _require(request, "devices.change_collector")
+    user = require(request, "devices.change_collector")
     collector = _collector_or_404(request, pk)
     raw = request.POST.get("customer") or request.GET.get("customer", "")
     customer = _chosen_customer(user, raw)
@@ -324,7 +305,7 @@ def collector_install(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             except ValidationError as exc:
                 collector.refresh_from_db()
-                _apply_errors(form, exc)
+                apply_errors(form, exc)
             else:
                 messages.success(
                     request,
@@ -350,7 +331,7 @@ def collector_install(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def collector_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _require(request, "devices.change_collector")
+    user = require(request, "devices.change_collector")
     collector = _collector_or_404(request, pk)
     retired = collector.status == CollectorStatus.RETIRED
     form = RemoveForm(request.POST or None, installed=collector.customer_id is not None)
@@ -362,7 +343,7 @@ def collector_remove(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except ValidationError as exc:
             collector.refresh_from_db()
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(
                 request,
@@ -405,7 +386,7 @@ def _system_form(
         except ValidationError as exc:
             if system is not None:
                 system.refresh_from_db()
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, _("Fire system saved."))
             return redirect("devices:collector", pk=collector.pk)
@@ -418,13 +399,13 @@ def _system_form(
 
 @login_required
 def system_create(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _require(request, "devices.change_point_table")
+    user = require(request, "devices.change_point_table")
     return _system_form(request, user, _collector_or_404(request, pk), None)
 
 
 @login_required
 def system_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _require(request, "devices.change_point_table")
+    user = require(request, "devices.change_point_table")
     collector_id = FireSystem.objects.filter(pk=pk).values_list("collector_id", flat=True).first()
     if collector_id is None:
         raise Http404
