@@ -79,6 +79,11 @@ DEVICE_WATCH = (*DEVICE_BOARD, "devices.handle_event")
 JOINT_TEST = (*DEVICE_VIEW, "devices.run_joint_test")
 NETWORK_OPS = (*DEVICE_REGISTRY, *DEVICE_BOARD, "devices.manage_network")
 
+# After-sales service (售后服务, 回访): plans and revisits are seen with their customers; the
+# engineering side (engineers, supervisors) records revisits as done or cancels them.
+SERVICE_VIEW = ("service.view_aftersalesplan", "service.view_scheduledrevisit")
+SERVICE_REVISIT = (*SERVICE_VIEW, "service.close_revisit")
+
 ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         "market_staff",
@@ -90,7 +95,7 @@ ROLES: tuple[RoleSpec, ...] = (
         "market_manager",
         "市场经理",
         _("Market manager"),
-        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE, *WORKFLOW_MANAGE),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE, *WORKFLOW_MANAGE, *SERVICE_VIEW),
     ),
     RoleSpec(
         "operations_director",
@@ -101,6 +106,7 @@ ROLES: tuple[RoleSpec, ...] = (
             "customers.export_customers",
             *WORKFLOW_MANAGE,
             *DEVICE_BOARD,
+            *SERVICE_VIEW,
         ),
     ),
     RoleSpec(
@@ -114,6 +120,7 @@ ROLES: tuple[RoleSpec, ...] = (
             *DEVICE_REGISTRY,
             *DEVICE_POINTS,
             *JOINT_TEST,
+            *SERVICE_REVISIT,
         ),
     ),
     RoleSpec(
@@ -147,13 +154,25 @@ ROLES: tuple[RoleSpec, ...] = (
         "customer_centre_agent",
         "客户中心专员",
         _("Customer-centre agent"),
-        permissions=(*CUSTOMER_VIEW_ALL, *CUSTOMER_EDIT, *WORKFLOW_WORK, *DEVICE_VIEW),
+        permissions=(
+            *CUSTOMER_VIEW_ALL,
+            *CUSTOMER_EDIT,
+            *WORKFLOW_WORK,
+            *DEVICE_VIEW,
+            *SERVICE_VIEW,
+        ),
     ),
     RoleSpec(
         "supervisor",
         "主管",
         _("Supervisor"),
-        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE, *WORKFLOW_MANAGE, *DEVICE_VIEW),
+        permissions=(
+            *CUSTOMER_VIEW,
+            *CUSTOMER_MANAGE,
+            *WORKFLOW_MANAGE,
+            *DEVICE_VIEW,
+            *SERVICE_REVISIT,
+        ),
     ),
     RoleSpec(
         "network_admin",

@@ -376,6 +376,8 @@ class DocumentKind(models.TextChoices):
     LICENCE = "licence", _("Licence")
     PHOTO = "photo", _("Photo")
     TEST_REPORT = "test_report", _("Joint test report")
+    FORM_RECORD = "form_record", _("Onboarding form record")
+    NOTICE = "notice", _("Notice")
     OTHER = "other", _("Other")
 
 
@@ -403,6 +405,10 @@ class Document(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Set when the case the document belongs to is archived: no new versions from then on,
+    # the versions already stored stay downloadable (see services.documents_freeze).
+    frozen_at = models.DateTimeField(_("archived at"), null=True, blank=True)
+    frozen_reason = models.CharField(_("archive reason"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["kind", "title"]
@@ -411,6 +417,10 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.frozen_at is not None
 
 
 def _version_path(instance: DocumentVersion, filename: str) -> str:

@@ -443,7 +443,8 @@ def floor_save(
                 fileobj=fileobj,
                 size=size,
                 site=site,
-                document=floor.plan,
+                # An archived plan stays as it was filed; the new drawing starts a new document.
+                document=floor.plan if floor.plan and not floor.plan.is_frozen else None,
             )
             floor.plan = version.document
         floor.save()
@@ -471,12 +472,20 @@ def document_upload(
     site: Site | None = None,
     document: Document | None = None,
 ) -> DocumentVersion:
-    """Add a document, or a new version of `document` (older versions are kept)."""
+    """Add a document, or a new version of `document` (older versions are kept); an archived
+    (frozen) document refuses new versions."""
     require_perm(actor, "customers.change_customer")
     _check_visible(actor, customer)
+    if document is not None:
+        document_ensure_changeable(document=document)
     info = files.check_upload(file_name, fileobj, size, settings.DOCUMENT_MAX_BYTES)
     with transaction.atomic():
-        if document is None:
+        if document is not None:
+            # Checked again under the row lock: a freeze may have landed since the page loaded.
+            locked = Document.objects.select_for_update().get(pk=document.pk)
+            document.frozen_at, document.frozen_reason = locked.frozen_at, locked.frozen_reason
+            document_ensure_changeable(document=document)
+        else:
             document = Document(customer=customer, site=site, kind=kind, title=title.strip())
             document.full_clean(exclude=["current"])
             document.save()
@@ -508,6 +517,62 @@ def document_upload(
             },
         )
     return version
+
+
+def document_ensure_changeable(*, document: Document) -> None:
+    """Raise ValidationError when `document` is archived: its versions are a closed record;
+    a changed file is uploaded as a new document."""
+    if document.is_frozen:
+        raise ValidationError(
+            _(
+                "This document was archived (%(reason)s); it can no longer be changed. "
+                "Upload it as a new document."
+            )
+            % {"reason": document.frozen_reason}
+        )
+
+
+def documents_freeze(*, actor: User | None, documents: Iterable[Document], reason: str) -> int:
+    """Archive `documents`: no new versions from now on, every stored version kept and still
+    downloadable. Already archived ones are left as they are. Returns how many were archived.
+    `actor` None is the system (a process step archiving its case)."""
+    require_perm(actor, "customers.change_customer")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason the documents are archived.")})
+    limit = Document._meta.get_field("frozen_reason").max_length or 200
+    if len(reason) > limit:
+        raise ValidationError(
+            {"reason": _("Keep the archive reason under %(limit)d characters.") % {"limit": limit}}
+        )
+    given = list(documents)
+    with transaction.atomic():
+        targets = list(
+            Document.objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .filter(pk__in=[d.pk for d in given], frozen_at__isnull=True)
+            .order_by("pk")
+        )
+        for document in targets:
+            _check_visible(actor, document.customer)
+        frozen_at = timezone.now()
+        for document in targets:
+            document.frozen_at, document.frozen_reason = frozen_at, reason
+            document.save(update_fields=["frozen_at", "frozen_reason"])
+            audit_record(
+                actor=actor,
+                action="document.freeze",
+                obj=document,
+                changes={
+                    "frozen_at": [None, frozen_at.isoformat()],
+                    "frozen_reason": [None, reason],
+                },
+            )
+    frozen = {d.pk: d for d in targets}
+    for document in given:  # the caller's instances tell the truth too
+        if document.pk in frozen:
+            document.frozen_at, document.frozen_reason = frozen_at, reason
+    return len(targets)
 
 
 class CorruptedFile(Exception):

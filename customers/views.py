@@ -197,6 +197,15 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .select_related("site")
             .order_by("-id")
         )
+    from onboarding.models import ServiceContract
+    from service import selectors as service_selectors
+
+    context["after_sales"] = service_selectors.customer_after_sales(user, customer)
+    context["contracts"] = list(
+        ServiceContract.objects.filter(customer=customer)
+        .select_related("document__current")
+        .order_by("-signed_on", "-id")
+    )
     return render(request, "customers/detail.html", context)
 
 
@@ -359,6 +368,19 @@ def document_add(request: HttpRequest, pk: int, document_pk: int | None = None) 
     document = customer.documents.filter(pk=document_pk).first() if document_pk else None
     if document_pk and document is None:
         raise Http404
+    # A page that sent the user here to upload a required document gets them back.
+    back = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
+    if document is not None:
+        try:
+            services.document_ensure_changeable(document=document)
+        except ValidationError as exc:  # archived: say why instead of offering a form
+            return render(
+                request,
+                "customers/document_form.html",
+                {"customer": customer, "document": document, "next": back, "refusal": exc.messages},
+            )
     form: Form = (
         VersionForm(request.POST or None, request.FILES or None)
         if document
@@ -369,10 +391,6 @@ def document_add(request: HttpRequest, pk: int, document_pk: int | None = None) 
             initial={"kind": request.GET.get("kind", "")},
         )
     )
-    # A page that sent the user here to upload a required document gets them back.
-    back = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = ""
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:

@@ -125,6 +125,7 @@ class RegistrationAction(models.TextChoices):
     MOVED = "moved", _("Moved")
     REMOVED = "removed", _("Removed")
     RETIRED = "retired", _("Retired")
+    FILED = "filed", _("Registration filed")
 
 
 class CollectorRegistration(models.Model):

@@ -122,7 +122,10 @@ def collector_install(
         raise ValidationError({"site": _("The building does not belong to this customer.")})
     if collector.status == CollectorStatus.RETIRED:
         raise ValidationError(_("A retired collector cannot be installed."))
-    moved = collector.customer_id is not None
+    # An in-stock unit already set aside for this customer is registered, not moved.
+    moved = collector.customer_id is not None and not (
+        collector.status == CollectorStatus.IN_STOCK and collector.customer_id == customer.pk
+    )
     day = installed_on or timezone.localdate()
     with transaction.atomic():
         before = field_values(collector, ("customer", "site", "location", "installed_on"))

@@ -6,17 +6,24 @@ before was already checked by `task_complete`, and the case timeline names them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from customers import services as customer_services
-from onboarding import services
+from customers.selectors import users_who_see
+from devices.models import JointTest, JointTestStatus
+from onboarding import fire_pdf, fire_services, services
+from onboarding.models import Annex, ServiceContract
+from service.services import after_sales_plan_start
 from workflow.engine import EngineError
 from workflow.handlers import customer_activate
-from workflow.models import TaskStatus
+from workflow.models import Case, Notification, TaskStatus
 from workflow.registry import DATA_LABELS, HandlerContext, service_handler
 from workflow.services import territory_manager
 
@@ -86,3 +93,87 @@ def archive(ctx: HandlerContext) -> None:
         reason=_reason(ctx, str(_("Archived after review"))),
     )
     customer_activate(ctx)
+
+
+# --- the fire-monitoring onboarding SOP ----------------------------------------------------------
+
+
+def _notify_case(recipients: list[User], case: Case, *, kind: str, text: str) -> int:
+    """An in-app notification (and e-mail) about a case, linking to the case page."""
+    people = {u.pk: u for u in recipients if u is not None and u.is_active}
+    url = reverse("workflow:case", args=[case.pk])
+    now = timezone.now()
+    Notification.objects.bulk_create(
+        Notification(recipient=u, kind=kind, text=text[:300], url=url, created_at=now)
+        for u in people.values()
+    )
+    return len(people)
+
+
+def _role_users(role: str, case: Case) -> list[User]:
+    return list(
+        users_who_see(
+            case.customer, User.objects.filter(is_active=True, groups__role__code=role)
+        ).distinct()
+    )
+
+
+@service_handler(
+    "fire.release_installation",
+    _("Tell engineering that installation may start"),
+    provides=("installation_released",),
+)
+def release_installation(ctx: HandlerContext) -> Mapping[str, Any]:
+    case = ctx.case
+    text = str(_("Drawings of %(customer)s verified: installation may start (%(case)s)")) % {
+        "customer": case.customer.name,
+        "case": case.number,
+    }
+    _notify_case(_role_users("engineer", case), case, kind="release", text=text)
+    return {"installation_released": True}
+
+
+@service_handler("fire.completion_notice", _("Send the installation completion notice to market"))
+def completion_notice(ctx: HandlerContext) -> None:
+    case = ctx.case
+    test = (
+        JointTest.objects.filter(case=case, status=JointTestStatus.PASSED)
+        .order_by("-finished_at")
+        .first()
+    )
+    fire_pdf.file_annex(case, Annex.COMPLETION, actor=ctx.actor, extra={"joint_test": test})
+    text = str(
+        _("Installation completion notice: %(customer)s is installed and tested (%(case)s)")
+    ) % {"customer": case.customer.name, "case": case.number}
+    recipients = [case.started_by] if case.started_by else []
+    recipients += _role_users("market_manager", case)
+    _notify_case([u for u in recipients if u is not None], case, kind="notice", text=text)
+
+
+@service_handler(
+    "fire.go_live",
+    _("Customer goes live: warranty and after-sales service start"),
+    provides=("warranty_ends_on",),
+)
+def go_live(ctx: HandlerContext) -> Mapping[str, Any]:
+    case = ctx.case
+    raw = ctx.data.get("handed_over_on")
+    day = dt.date.fromisoformat(str(raw)[:10]) if raw else timezone.localdate()
+    customer_activate(ctx)
+    ends = fire_services.warranty_start(case=case, handed_over_on=day)
+    record = fire_services.installation_file(case)
+    contract = ServiceContract.objects.filter(case=case).first()
+    after_sales_plan_start(
+        actor=None,
+        customer=case.customer,
+        starts_on=day,
+        case=case,
+        collector=record.collector,
+        months=contract.warranty_months if contract else 12,
+    )
+    return {"warranty_ends_on": ends.isoformat() if ends else None}
+
+
+@service_handler("fire.archive", _("Freeze the case's documents (archive)"))
+def archive_case(ctx: HandlerContext) -> None:
+    fire_services.case_archive(actor=ctx.actor, case=ctx.case)

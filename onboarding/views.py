@@ -89,3 +89,42 @@ def licences_template(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(services.licences_template(), content_type=XLSX_TYPE)
     response["Content-Disposition"] = 'attachment; filename="new-retailer-licences.xlsx"'
     return response
+
+
+# --- the fire-monitoring SOP's archive ---------------------------------------------------------
+
+ARCHIVE_PAGE = 50
+
+
+@login_required
+@require_GET
+def archive(request: HttpRequest) -> HttpResponse:
+    """归档: archived onboarding cases with their frozen documents, newest first (keyset)."""
+    user = _user(request)
+    if not user.has_perm("workflow.view_case"):
+        raise PermissionDenied("workflow.view_case")
+    from customers.selectors import customers_visible_to
+    from onboarding.fire_services import case_documents
+    from onboarding.models import InstallationFile
+
+    q = request.GET.get("q", "").strip()[:60]
+    files = (
+        InstallationFile.objects.filter(
+            archived_at__isnull=False, customer__in=customers_visible_to(user)
+        )
+        .select_related("case", "customer", "site", "collector", "archived_by")
+        .order_by("-archived_at", "-id")
+    )
+    if q:
+        files = files.filter(customer__name__contains=q) | files.filter(case__number=q)
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        files = files.filter(id__lt=int(before))
+    page = list(files[: ARCHIVE_PAGE + 1])
+    more_url = ""
+    if len(page) > ARCHIVE_PAGE:
+        query = request.GET.copy()
+        query["before"] = str(page[ARCHIVE_PAGE - 1].pk)
+        more_url = f"{request.path}?{query.urlencode()}"
+    rows = [(record, case_documents(record.case)) for record in page[:ARCHIVE_PAGE]]
+    return render(request, "onboarding/archive.html", {"rows": rows, "q": q, "more_url": more_url})

@@ -54,6 +54,12 @@ SECTIONS: tuple[NavSection, ...] = (
             NavItem(_("My tasks"), "workflow:inbox", "inbox", _perm("workflow.view_case")),
             NavItem(_("Cases"), "workflow:cases", "folder2-open", _perm("workflow.view_case")),
             NavItem(
+                _("Archived onboarding cases"),
+                "onboarding:archive",
+                "archive",
+                _perm("workflow.view_case"),
+            ),
+            NavItem(
                 _("New retailer licences"),
                 "onboarding:licences",
                 "shop",
@@ -134,6 +140,19 @@ SECTIONS: tuple[NavSection, ...] = (
                 lambda user: (
                     user.has_perm("devices.manage_network") or user.has_perm("devices.view_board")
                 ),
+            ),
+        ),
+    ),
+    NavSection(
+        "service",
+        _("After-sales service"),
+        "headset",
+        (
+            NavItem(
+                _("Revisits"),
+                "service:revisits",
+                "telephone-outbound",
+                _perm("service.view_scheduledrevisit"),
             ),
         ),
     ),

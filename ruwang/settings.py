@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "workflow",
     "onboarding",
     "devices",
+    "service",
 ]
 
 MIDDLEWARE = [
@@ -350,6 +351,14 @@ if not TESTING:
 # The GB/T 26875.3 gateway collectors connect to (`ruwang gateway`, started by `ruwang serve`).
 GATEWAY_HOST = env_str("RUWANG_GATEWAY_HOST", "127.0.0.1")
 GATEWAY_PORT = env_int("RUWANG_GATEWAY_PORT", 9026, minimum=1)
+
+# After-sales revisits (回访): months after handover at which each one is due, e.g. "1,3,6,12".
+_revisit_months = env_list("RUWANG_REVISIT_MONTHS", ["1", "3", "6", "12"])
+if not _revisit_months or not all(m.isdigit() and 1 <= int(m) <= 120 for m in _revisit_months):
+    raise ConfigError(
+        f"RUWANG_REVISIT_MONTHS must be whole months from 1 to 120, got {_revisit_months!r}"
+    )
+RUWANG_REVISIT_MONTHS = tuple(sorted({int(m) for m in _revisit_months}))
 
 # Largest accepted upload (customer documents, floor plans), in megabytes.
 DOCUMENT_MAX_BYTES = env_int("RUWANG_DOCUMENT_MAX_MB", 50, minimum=1) * 1024 * 1024

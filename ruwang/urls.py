@@ -13,6 +13,7 @@ urlpatterns = [
     path("work/", include("workflow.urls")),
     path("onboarding/", include("onboarding.urls")),
     path("devices/", include("devices.urls")),
+    path("service/", include("service.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),

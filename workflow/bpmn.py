@@ -298,6 +298,7 @@ class _ProcessReader:
             form_key=attribute("formKey"),
             attachments=_split_list(attribute("attachments")),
             sla=attribute("sla"),
+            sla_from=attribute("slaFrom"),
             remind_before=attribute("remindBefore"),
             escalation=_split_list(attribute("escalation")),
         )
@@ -645,6 +646,8 @@ def _timing_problems(
         yield f"无法识别的时限（ruwang:sla）：{task.sla}"
     if task.remind_before and not duration_ok(task.remind_before):
         yield f"无法识别的提醒时间（ruwang:remindBefore）：{task.remind_before}"
+    if task.sla_from and not task.sla:
+        yield "设置了时限起算点（ruwang:slaFrom），但没有设置时限（ruwang:sla）"
     if task.remind_before and not task.sla:
         yield "设置了提前提醒（ruwang:remindBefore），但没有设置时限（ruwang:sla）"
     if task.escalation and not task.sla:
@@ -681,7 +684,7 @@ def _assignment_problems(
     if not graph.task_role(node_id):
         fallback = (
             "按客户负责人或片区分配时，也需要角色作为找不到人时的候选范围；"
-            if assignment in (Assignment.OWNER, Assignment.TERRITORY)
+            if assignment in (Assignment.OWNER, Assignment.TERRITORY, Assignment.STARTER)
             else ""
         )
         yield (

@@ -31,6 +31,7 @@ class Assignment(StrEnum):
     TERRITORY = "territory"  # the account manager whose region/territory holds the customer
     USER = "user"  # a named user (ruwang:user = username)
     LEAST_BUSY = "least_busy"  # the active member of the role with the fewest open tasks
+    STARTER = "starter"  # whoever started the case, while active and in the role (else the pool)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class TaskSpec:
     form_key: str = ""  # ruwang:formKey
     attachments: tuple[str, ...] = ()  # ruwang:attachments, comma separated DocumentKind values
     sla: str = ""  # ruwang:sla, e.g. "2 workdays", "4 work hours", "24 hours"
+    # ruwang:slaFrom: the case data name of a date/time the SLA counts from (default: opening),
+    # e.g. "install within 5 workdays of the drawing verification" → slaFrom="verified_at"
+    sla_from: str = ""
     remind_before: str = ""  # ruwang:remindBefore, same syntax
     escalation: tuple[str, ...] = ()  # ruwang:escalation: "supervisor", "role:<code>", …
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from accounts.models import User
-    from workflow.models import Case
+    from workflow.models import Case, Task
 
 
 @dataclass(frozen=True)
@@ -37,15 +37,41 @@ class HandlerSpec:
     provides: tuple[str, ...] = ()  # case data names the handler writes
 
 
+# Called inside task_complete (same transaction) with the form's cleaned data, files included;
+# what it returns is added to the task's data (e.g. the ids of the records it wrote).
+CompleteHook = Callable[["Task", Mapping[str, Any], "User"], Mapping[str, Any] | None]
+# "Save progress" on a task that stays open (e.g. goods received so far).
+SaveHook = Callable[["Task", Mapping[str, Any], "User"], None]
+
+
+class TaskForm(forms.Form):
+    """A task form that knows its task: validation may look at the case and its customer.
+
+    `completing` is False when the user only saves progress (see FormSpec.on_save)."""
+
+    def __init__(self, *args: Any, task: Task, completing: bool = True, **kwargs: Any) -> None:
+        self.task = task
+        self.completing = completing
+        super().__init__(*args, **kwargs)
+
+    @property
+    def case(self) -> Case:
+        return self.task.case
+
+
 @dataclass(frozen=True)
 class FormSpec:
     key: str
     label: Promise | str
     form_class: type[forms.Form]
     approval: bool = False  # approve / reject (reason required on reject)
+    on_complete: CompleteHook | None = None
+    on_save: SaveHook | None = None
+    template: str = ""  # renders the form's fields on the task page instead of the plain list
+    provides: tuple[str, ...] = ()  # case data names on_complete writes (conditions may read)
 
     def fields(self) -> list[str]:
-        return list(self.form_class.base_fields)
+        return [*self.form_class.base_fields, *self.provides]
 
 
 HANDLERS: dict[str, HandlerSpec] = {}
@@ -65,9 +91,46 @@ def service_handler(
 
 
 def register_form(
-    key: str, label: Promise | str, form_class: type[forms.Form], *, approval: bool = False
+    key: str,
+    label: Promise | str,
+    form_class: type[forms.Form],
+    *,
+    approval: bool = False,
+    on_complete: CompleteHook | None = None,
+    on_save: SaveHook | None = None,
+    template: str = "",
+    provides: tuple[str, ...] = (),
 ) -> None:
-    FORMS[key] = FormSpec(key=key, label=label, form_class=form_class, approval=approval)
+    FORMS[key] = FormSpec(
+        key=key,
+        label=label,
+        form_class=form_class,
+        approval=approval,
+        on_complete=on_complete,
+        on_save=on_save,
+        template=template,
+        provides=provides,
+    )
+
+
+def bound_form(
+    spec: FormSpec,
+    task: Task,
+    data: Any = None,
+    files: Any = None,
+    *,
+    completing: bool = True,
+) -> forms.Form:
+    """The task's form, given its task when it is a TaskForm, with the case's initial values."""
+    initial: dict[str, Any] = {}
+    initial_for = getattr(spec.form_class, "initial_for", None)
+    if callable(initial_for):
+        initial = initial_for(task.case)
+    if issubclass(spec.form_class, TaskForm):
+        return spec.form_class(
+            data=data, files=files, initial=initial, task=task, completing=completing
+        )
+    return spec.form_class(data=data, files=files, initial=initial)
 
 
 class ApprovalForm(forms.Form):

@@ -250,6 +250,7 @@ EVENT_LABELS = {
     "unclaimed": _("returned to the pool"),
     "delegated": _("handed over"),
     "completed_task": _("completed"),
+    "progress": _("saved progress"),
     "returned": _("rejected and returned"),
     "service": _("automatic step"),
     "end": _("reached the end"),
@@ -277,6 +278,27 @@ def _display(field: Any, value: Any) -> str:
     if isinstance(field, forms.ChoiceField):
         return str(dict(field.choices).get(value, value))  # type: ignore[arg-type]
     return str(value)
+
+
+def display_value(field: Any, value: Any) -> str:
+    """A stored form value as the form would show it (for pages and printed forms)."""
+    return _display(field, value)
+
+
+def task_data_rows(task: Task) -> list[tuple[str, str]]:
+    """(label, value) of what a completed task recorded, labelled by its form's fields."""
+    from workflow.registry import DATA_LABELS, FORMS
+
+    spec = FORMS.get(task.form_key)
+    fields = spec.form_class.base_fields if spec else {}
+    rows = []
+    for key, value in (task.data or {}).items():
+        found = fields.get(key)
+        if found is None and key not in DATA_LABELS:
+            continue  # ids of records written by the form: shown by the form's own pages
+        label = str(found.label) if found is not None and found.label else key
+        rows.append((str(DATA_LABELS.get(key, label)), _display(found, value)))
+    return rows
 
 
 def case_data_rows(case: Case) -> list[tuple[str, str]]:

@@ -34,7 +34,7 @@ from workflow.engine import (
     TaskOpened,
 )
 from workflow.engine import Token as EngineToken
-from workflow.graph import Assignment, ProcessGraph
+from workflow.graph import Assignment, ProcessGraph, TaskSpec
 from workflow.models import (
     OPEN_TASK_STATUSES,
     Case,
@@ -341,7 +341,7 @@ def _apply(case: Case, result: Result, actor: User | None) -> list[Task]:
     opened: list[Task] = []
     for event in result.events:
         if isinstance(event, TaskOpened):
-            opened.append(_task_open(case, graph, event.token_id, event.node_id, now))
+            opened.append(_task_open(case, graph, event.token_id, event.node_id, now, result.data))
         elif isinstance(event, ServiceCalled):
             node = graph.nodes[event.node_id]
             _event(
@@ -369,7 +369,28 @@ def _apply(case: Case, result: Result, actor: User | None) -> list[Task]:
     return opened
 
 
-def _task_open(case: Case, graph: ProcessGraph, token: int, node_id: str, now: datetime) -> Task:
+def _sla_start(spec: TaskSpec, data: Mapping[str, Any], now: datetime) -> datetime:
+    """When a task's SLA starts: its opening, or the case data moment named by ruwang:slaFrom."""
+    value = data.get(spec.sla_from) if spec.sla_from else None
+    if not isinstance(value, str):
+        return now
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return now
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return min(moment, now)
+
+
+def _task_open(
+    case: Case,
+    graph: ProcessGraph,
+    token: int,
+    node_id: str,
+    now: datetime,
+    data: Mapping[str, Any] | None = None,
+) -> Task:
     node = graph.nodes[node_id]
     spec = node.task
     assert spec is not None
@@ -378,7 +399,7 @@ def _task_open(case: Case, graph: ProcessGraph, token: int, node_id: str, now: d
     due_at = remind_at = None
     calendar = current_calendar()
     if spec.sla:
-        due_at = calendar.add(now, parse_duration(spec.sla))
+        due_at = calendar.add(_sla_start(spec, data or case.data, now), parse_duration(spec.sla))
         if spec.remind_before:
             remind_at = calendar.subtract(due_at, parse_duration(spec.remind_before))
     task = Task.objects.create(
@@ -424,6 +445,11 @@ def _assignee(case: Case, rule: Assignment, role: str, username: str) -> User | 
         return owner if owner is not None and owner.is_active else None
     if rule == Assignment.TERRITORY:
         return territory_manager(customer.region)
+    if rule == Assignment.STARTER:
+        starter = case.started_by
+        if starter is not None and starter.is_active and (not role or starter.has_role(role)):
+            return starter
+        return None
     if rule == Assignment.LEAST_BUSY:
         return (
             _role_members(role)
@@ -663,9 +689,15 @@ def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = N
         raise ValidationError(
             _("Upload these attachments first: %(kinds)s") % {"kinds": "、".join(missing)}
         )
-    values = to_json(dict(data or {}))
-    now = timezone.now()
     spec = registry.FORMS.get(task.form_key)
+    raw = dict(data or {})
+    if spec is not None and spec.on_complete is not None:
+        # The form's own records (documents, contract, order lines …) are written in this
+        # transaction: a refusal of the engine below undoes them too.
+        raw.update(spec.on_complete(task, raw, actor) or {})
+    # Names starting with "_" are for the hooks only (e.g. the bound form), never stored.
+    values = to_json({k: v for k, v in raw.items() if not k.startswith("_")})
+    now = timezone.now()
     outcome = ""
     if spec is not None and spec.approval:
         outcome = str(values.get("decision", ""))
@@ -706,6 +738,31 @@ def task_complete(*, actor: User, task: Task, data: Mapping[str, Any] | None = N
     if case.status == CaseStatus.COMPLETED:
         audit_record(actor=actor, action="case.complete", obj=case)
     return opened
+
+
+@prepared_statements()
+@transaction.atomic
+def task_save_progress(*, actor: User, task: Task, data: Mapping[str, Any]) -> Task:
+    """Record progress on an open task without completing it (forms with an on_save hook)."""
+    case, task = _locked_task(task)
+    if not _may_see_customer(actor, case.customer):
+        raise PermissionDenied("customer")
+    if not may_work_on(actor, task):
+        raise PermissionDenied("task")
+    spec = registry.FORMS.get(task.form_key)
+    if spec is None or spec.on_save is None:
+        raise ValidationError(_("This task cannot be saved without completing it."))
+    case.__dict__["_pending_events"] = []
+    spec.on_save(task, data, actor)
+    if task.assignee_id is None:
+        task.assignee = actor
+        task.status = TaskStatus.CLAIMED
+        task.claimed_at = timezone.now()
+        task.save(update_fields=["assignee", "status", "claimed_at"])
+    _event(case, "progress", actor=actor, task=task, text=task.name)
+    _flush_events(case)
+    audit_record(actor=actor, action="task.progress", obj=task)
+    return task
 
 
 def _close_open_tasks(case: Case, status: str, now: datetime) -> None:

@@ -154,13 +154,11 @@ def task_unclaim(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("workflow:inbox")
 
 
-def _task_form(task: Task, data: Any = None, files: Any = None) -> forms.Form:
+def _task_form(
+    task: Task, data: Any = None, files: Any = None, *, completing: bool = True
+) -> forms.Form:
     spec = registry.FORMS.get(task.form_key) or registry.FORMS["done"]
-    initial: dict[str, Any] = {}
-    initial_for = getattr(spec.form_class, "initial_for", None)
-    if callable(initial_for):
-        initial = initial_for(task.case)
-    return spec.form_class(data=data, files=files, initial=initial)
+    return registry.bound_form(spec, task, data, files, completing=completing)
 
 
 @login_required
@@ -168,11 +166,33 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     task = _task(user, pk)
     may_work = task.is_open and services.may_work_on(user, task)
-    form = _task_form(task, request.POST or None, request.FILES or None)
+    if task.is_open and not (
+        may_work
+        or services.may_reassign(user)
+        or task.assignee_id == user.pk
+        or (task.role and user.has_role(task.role))
+    ):
+        # An open step is for its role (and the managers who hand it over): the others see
+        # it on the case page, not its form.
+        raise PermissionDenied("task")
+    spec = registry.FORMS.get(task.form_key)
+    saving = request.method == "POST" and "save_progress" in request.POST
+    form = _task_form(task, request.POST or None, request.FILES or None, completing=not saving)
     if request.method == "POST":
         if not may_work:
             raise PermissionDenied("task")
-        if form.is_valid():
+        if saving and spec is not None and spec.on_save is not None:
+            if form.is_valid():
+                try:
+                    services.task_save_progress(actor=user, task=task, data=form.cleaned_data)
+                except services.TaskConflict as exc:
+                    messages.error(request, str(exc))
+                except ValidationError as exc:
+                    _errors(request, exc)
+                else:
+                    messages.success(request, _("Progress saved."))
+                    return redirect("workflow:task", pk=pk)
+        elif form.is_valid():
             try:
                 opened = services.task_complete(actor=user, task=task, data=form.cleaned_data)
             except services.TaskConflict as exc:
@@ -186,7 +206,6 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 if mine:
                     return redirect("workflow:task", pk=mine[0].pk)
                 return redirect("workflow:inbox")
-    spec = registry.FORMS.get(task.form_key)
     # Only people who may see the customer can take the task over.
     candidates = (
         customer_selectors.users_who_see(
@@ -200,6 +219,9 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "case": task.case,
         "form": form,
         "approval": bool(spec and spec.approval),
+        "form_template": spec.template if spec else "",
+        "data_rows": [] if task.is_open else selectors.task_data_rows(task),
+        "savable": bool(spec and spec.on_save),
         "may_work": may_work,
         "may_claim": task.is_open
         and task.assignee_id is None
@@ -386,6 +408,7 @@ def _choices() -> dict[str, list[tuple[str, str]]]:
             ("territory", _("Account manager of the customer's territory")),
             ("user", _("Named user")),
             ("least_busy", _("Least busy member of the role")),
+            ("starter", _("Whoever started the case")),
         ],
         "forms": [(k, str(s.label)) for k, s in sorted(registry.FORMS.items())],
         "handlers": [(k, str(s.label)) for k, s in sorted(registry.HANDLERS.items())],

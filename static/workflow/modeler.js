@@ -36,6 +36,8 @@
     attachments: '附件',
     sla: '时限',
     slaPlaceholder: '2 workdays / 4 work hours / 24 hours',
+    slaFrom: '时限起算',
+    slaFromPlaceholder: '流程数据名，如 verified_at（空：任务开始时）',
     remindBefore: '提前提醒',
     remindBeforePlaceholder: '4 work hours',
     escalation: '升级',
@@ -370,6 +372,7 @@
         nodes.push(selectField(element, 'formKey', choices.forms));
         nodes.push(attachmentsField(element));
         nodes.push(textField(element, 'sla', 'slaPlaceholder'));
+        nodes.push(textField(element, 'slaFrom', 'slaFromPlaceholder'));
         nodes.push(textField(element, 'remindBefore', 'remindBeforePlaceholder'));
         nodes.push(textField(element, 'escalation', 'escalationPlaceholder'));
       } else if (is(bo, 'bpmn:ServiceTask')) {

@@ -3,7 +3,8 @@
  *
  * Adds plain string attributes, written as ruwang:xxx="..." on the BPMN elements:
  *   bpmn:Lane        role, department
- *   bpmn:Task        assignment, role, user, formKey, attachments, sla, remindBefore, escalation
+ *   bpmn:Task        assignment, role, user, formKey, attachments, sla, slaFrom, remindBefore,
+ *                    escalation
  *                    (bpmn:UserTask, bpmn:ServiceTask, ... inherit them from bpmn:Task)
  *   bpmn:ServiceTask handler
  *
@@ -39,7 +40,7 @@
         extends: ['bpmn:Task'],
         properties: attrs([
           'assignment', 'role', 'user', 'formKey', 'attachments',
-          'sla', 'remindBefore', 'escalation'
+          'sla', 'slaFrom', 'remindBefore', 'escalation'
         ])
       },
       {

@@ -44,8 +44,15 @@ class PagesTests(PersonaTestCase):
         # an account manager sees only own/territory customers: 404 for the others
         visible = WORKERS - {"account_manager"}
         hidden = {"account_manager"}
-        self.assert_access(f"/work/tasks/{self.task.pk}/", allowed=visible, not_found=hidden)
+        # An open step: its role and the managers who may hand it over; the other people who
+        # see the customer follow it on the case page.
+        assert self.task.role == "market_staff"
+        step = {"market", "market_manager", "director", "supervisor"}
+        self.assert_access(f"/work/tasks/{self.task.pk}/", allowed=step, not_found=hidden)
         self.assert_access(f"/work/cases/{self.case.pk}/", allowed=visible, not_found=hidden)
+        # once done, the step is part of the case's history for everyone who sees the case
+        services.task_complete(actor=self.users["market"], task=self.task, data={})
+        self.assert_access(f"/work/tasks/{self.task.pk}/", allowed=visible, not_found=hidden)
 
     def test_a_task_follows_its_customer_when_the_owner_changes_or_it_is_merged(self):
         from customers import services as customer_services
@@ -55,7 +62,8 @@ class PagesTests(PersonaTestCase):
         customer_services.customer_update(
             actor=None, customer=self.customer, data={"owner": self.users["account_manager"]}
         )
-        assert self.client_as("account_manager").get(url).status_code == 200
+        # seen now, but the open step is not theirs to open
+        assert self.client_as("account_manager").get(url).status_code == 403
         survivor = make_customer("合并后客户", self.regions["360102"], owner=self.users["market"])
         customer_services.customer_merge(actor=None, survivor=survivor, duplicate=self.customer)
         assert self.client_as("account_manager").get(url).status_code == 404
