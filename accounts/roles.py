@@ -68,6 +68,12 @@ PROCESS_ADMIN = (
         for model in ("calendarday", "calendaryear", "workinghourssetting", "robotwebhook")
         for action in ("add", "change", "delete", "view")
     ),
+    # The letterhead and headers printed on the onboarding forms (附件一…八).
+    "onboarding.add_companyprofile",
+    "onboarding.change_companyprofile",
+    "onboarding.view_companyprofile",
+    "onboarding.change_formheader",
+    "onboarding.view_formheader",
 )
 
 # Devices (采集机, 点位表, 监控台, 联调, 网管). Collectors are seen with their customers.

@@ -9,6 +9,7 @@ import difflib
 import io
 import re
 from collections.abc import Sequence
+from xml.sax.saxutils import escape
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -336,10 +337,10 @@ def joint_test_report_pdf(test: JointTest) -> bytes:
                 code,
                 component_type_name(type_code) if type_code is not None else "",
                 point.floor.name if point and point.floor else "",
-                Paragraph(location, body),
+                Paragraph(escape(location), body),
                 str(ItemResult(item.result).label),
                 f"{item.delay_seconds:.1f}" if item.delay_seconds is not None else "",
-                Paragraph("；".join(item.problems), body),
+                Paragraph(escape("；".join(item.problems)), body),
             ]
         )
     buffer = io.BytesIO()
@@ -376,6 +377,6 @@ def joint_test_report_pdf(test: JointTest) -> bytes:
         table,
     ]
     if test.notes:
-        story += [Spacer(1, 4 * mm), Paragraph(f"备注：{test.notes}", body)]
+        story += [Spacer(1, 4 * mm), Paragraph(f"备注：{escape(test.notes)}", body)]
     doc.build(story)
     return buffer.getvalue()

@@ -85,6 +85,12 @@ SECTIONS: tuple[NavSection, ...] = (
                 "robot",
                 _perm("workflow.view_robotwebhook"),
             ),
+            NavItem(
+                _("Printed form headers"),
+                "admin:onboarding_formheader_changelist",
+                "printer",
+                _perm("onboarding.view_formheader"),
+            ),
         ),
     ),
     NavSection(

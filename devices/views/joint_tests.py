@@ -120,6 +120,7 @@ def joint_test_start(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "collector": collector,
             "cases": cases,
+            "chosen_case": request.POST.get("case") or request.GET.get("case", ""),
             "errors": errors,
             "open_test": open_test,
             "points": collector.systems.aggregate(
