@@ -236,7 +236,7 @@ class NoticeApprovalForm(FireTaskForm, ApprovalForm):
 
 def _approval_complete(task: Task, data: Mapping[str, Any], actor: User) -> None:
     if data.get("decision") == "approve":
-        fire_pdf.file_annex(task.case, Annex.NOTICE, task=task, approver=actor)
+        fire_pdf.file_annex(task.case, Annex.NOTICE, task=task, actor=actor, approver=actor)
 
 
 # --- technical: receive the drawings, set up the floors --------------------------------------
@@ -370,7 +370,7 @@ class BroadbandReadyForm(FireTaskForm):
 
 
 def _broadband_complete(task: Task, data: Mapping[str, Any], actor: User) -> None:
-    fire_pdf.file_annex(task.case, Annex.BROADBAND, task=task, extra=data)
+    fire_pdf.file_annex(task.case, Annex.BROADBAND, task=task, actor=actor, extra=data)
 
 
 # --- 附件三: material plan (engineering) and procurement (采购部) ---------------------------
@@ -481,7 +481,7 @@ def _material_plan_complete(task: Task, data: Mapping[str, Any], actor: User) ->
     form = data.get("_form")
     assert isinstance(form, MaterialPlanForm)
     count = fire_services.material_plan_save(actor=actor, case=task.case, lines=form.lines)
-    fire_pdf.file_annex(task.case, Annex.MATERIALS, task=task)
+    fire_pdf.file_annex(task.case, Annex.MATERIALS, task=task, actor=actor)
     return {"material_lines": count}
 
 
@@ -549,7 +549,7 @@ def _procurement_save(task: Task, data: Mapping[str, Any], actor: User) -> None:
 
 def _procurement_complete(task: Task, data: Mapping[str, Any], actor: User) -> None:
     _procurement(task, data, actor, complete=True)
-    fire_pdf.file_annex(task.case, Annex.MATERIALS, task=task)
+    fire_pdf.file_annex(task.case, Annex.MATERIALS, task=task, actor=actor)
 
 
 # --- site survey, drawings update and handover (engineering) -----------------------------------
@@ -581,7 +581,7 @@ class SurveyForm(FireTaskForm):
 
 
 def _survey_complete(task: Task, data: Mapping[str, Any], actor: User) -> None:
-    fire_pdf.file_annex(task.case, Annex.FEASIBILITY, task=task, extra=data)
+    fire_pdf.file_annex(task.case, Annex.FEASIBILITY, task=task, actor=actor, extra=data)
 
 
 DRAWING_KINDS = (
@@ -706,7 +706,7 @@ class DigitisationForm(FireTaskForm):
 
 
 def _digitisation_complete(task: Task, data: Mapping[str, Any], actor: User) -> None:
-    fire_pdf.file_annex(task.case, Annex.DIGITISATION, task=task, extra=data)
+    fire_pdf.file_annex(task.case, Annex.DIGITISATION, task=task, actor=actor, extra=data)
 
 
 class VerificationForm(FireTaskForm):
@@ -743,7 +743,7 @@ class VerificationForm(FireTaskForm):
 
 
 def _verification_complete(task: Task, data: Mapping[str, Any], actor: User) -> Mapping[str, Any]:
-    fire_pdf.file_annex(task.case, Annex.VERIFICATION, task=task, extra=data)
+    fire_pdf.file_annex(task.case, Annex.VERIFICATION, task=task, actor=actor, extra=data)
     if data.get("verification_result") != "pass":
         return {}
     now = timezone.now()
@@ -868,7 +868,9 @@ class JointTestForm(FireTaskForm):
 def _joint_test_complete(task: Task, data: Mapping[str, Any], actor: User) -> Mapping[str, Any]:
     test = data["joint_test"]
     passed = test.status == JointTestStatus.PASSED
-    fire_pdf.file_annex(task.case, Annex.COMMISSIONING, task=task, extra={"joint_test": test})
+    fire_pdf.file_annex(
+        task.case, Annex.COMMISSIONING, task=task, actor=actor, extra={"joint_test": test}
+    )
     return {"joint_test_passed": passed}
 
 
@@ -935,7 +937,7 @@ class HandoverForm(FireTaskForm):
 
 
 def _handover_complete(task: Task, data: Mapping[str, Any], actor: User) -> Mapping[str, Any]:
-    fire_pdf.file_annex(task.case, Annex.HANDOVER, task=task, extra=data)
+    fire_pdf.file_annex(task.case, Annex.HANDOVER, task=task, actor=actor, extra=data)
     return {"handed_over_on": data["monitoring_starts_on"]}
 
 

@@ -406,20 +406,29 @@ def _signatures(
         header = fire_services.form_header(annex)
         return [
             Signature(
-                "填表人（市场部）",
+                "填表人",
                 _person(notice.completed_by) if notice else "",
                 _day(notice.completed_at) if notice else "",
             ),
-            Signature("审批人（运行总监）", header.approver or _person(approver), today),
+            Signature("审批人", header.approver or _person(approver), today),
         ]
+    if annex == Annex.MATERIALS:
+        plan = _done(case, "fire_material_plan")
+        if plan is not None and plan.completed_by is not None:
+            signatures = [
+                Signature("编制人", _person(plan.completed_by), _day(plan.completed_at)),
+                Signature("采购", _person(actor), today),
+            ]
+        else:
+            signatures = [Signature("编制人", _person(actor), today)]
+        return signatures
     labels: dict[str, str] = {
-        Annex.BROADBAND: "申请人（工程部）",
-        Annex.MATERIALS: "编制人",
-        Annex.FEASIBILITY: "勘察人（工程部）",
-        Annex.DIGITISATION: "录入人（技术部）",
-        Annex.VERIFICATION: "校对人（远程监控中心）",
+        Annex.BROADBAND: "申请人",
+        Annex.FEASIBILITY: "勘察人",
+        Annex.DIGITISATION: "录入人",
+        Annex.VERIFICATION: "校对人",
         Annex.COMMISSIONING: "工程部",
-        Annex.HANDOVER: "接收人（远程监控中心）",
+        Annex.HANDOVER: "接收人",
         Annex.COMPLETION: "工程部",
     }
     signatures = [Signature(labels.get(annex, "填表人"), _person(actor), today)]
@@ -431,7 +440,7 @@ def _signatures(
     if annex == Annex.HANDOVER:
         install = _done(case, "fire_install")
         signatures.insert(
-            0, Signature("移交人（工程部）", _person(install.completed_by) if install else "", "")
+            0, Signature("移交人", _person(install.completed_by) if install else "", "")
         )
     return signatures
 
