@@ -87,21 +87,65 @@ NETWORK_OPS = (*DEVICE_REGISTRY, *DEVICE_BOARD, "devices.manage_network")
 
 # After-sales service (售后服务, 回访): plans and revisits are seen with their customers; the
 # engineering side (engineers, supervisors) records revisits as done or cancels them.
-SERVICE_VIEW = ("service.view_aftersalesplan", "service.view_scheduledrevisit")
+# After-sales service (售后服务): tickets, revisits, surveys, knowledge base. Everyone who
+# serves customers sees tickets (of the customers they see) and may open one; engineers and the
+# customer centre work them; supervisors and managers (re)assign and review complaints.
+SERVICE_TICKETS = (
+    "service.view_ticket",
+    "service.add_ticket",
+    "service.view_survey",
+    "service.view_article",
+)
+SERVICE_VIEW = ("service.view_aftersalesplan", "service.view_scheduledrevisit", *SERVICE_TICKETS)
 SERVICE_REVISIT = (*SERVICE_VIEW, "service.close_revisit")
+SERVICE_WORK = (
+    *SERVICE_VIEW,
+    "service.work_ticket",
+    "service.add_article",
+    "service.change_article",
+)
+# Leading the service: routing, complaint reviews, the dashboard, SLA policies, teams, leave.
+SERVICE_LEAD = (
+    "service.assign_ticket",
+    "service.review_complaint",
+    "service.view_service_dashboard",
+    "service.add_slapolicy",
+    "service.change_slapolicy",
+    "service.view_slapolicy",
+    "service.add_team",
+    "service.change_team",
+    "service.view_team",
+    "service.add_teammember",
+    "service.change_teammember",
+    "service.delete_teammember",
+    "service.view_teammember",
+    "service.add_leave",
+    "service.change_leave",
+    "service.delete_leave",
+    "service.view_leave",
+    "service.add_revisittemplate",
+    "service.change_revisittemplate",
+    "service.view_revisittemplate",
+)
 
 ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         "market_staff",
         "市场专员",
         _("Market staff"),
-        permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT, *WORKFLOW_WORK),
+        permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT, *WORKFLOW_WORK, *SERVICE_TICKETS),
     ),
     RoleSpec(
         "market_manager",
         "市场经理",
         _("Market manager"),
-        permissions=(*CUSTOMER_VIEW, *CUSTOMER_MANAGE, *WORKFLOW_MANAGE, *SERVICE_VIEW),
+        permissions=(
+            *CUSTOMER_VIEW,
+            *CUSTOMER_MANAGE,
+            *WORKFLOW_MANAGE,
+            *SERVICE_VIEW,
+            "service.view_service_dashboard",
+        ),
     ),
     RoleSpec(
         "operations_director",
@@ -113,6 +157,7 @@ ROLES: tuple[RoleSpec, ...] = (
             *WORKFLOW_MANAGE,
             *DEVICE_BOARD,
             *SERVICE_VIEW,
+            *SERVICE_LEAD,
         ),
     ),
     RoleSpec(
@@ -126,6 +171,7 @@ ROLES: tuple[RoleSpec, ...] = (
             *DEVICE_REGISTRY,
             *DEVICE_POINTS,
             *JOINT_TEST,
+            *SERVICE_WORK,
             *SERVICE_REVISIT,
         ),
     ),
@@ -148,13 +194,25 @@ ROLES: tuple[RoleSpec, ...] = (
         "monitoring_operator",
         "监控值班员",
         _("Monitoring operator"),
-        permissions=(*CUSTOMER_VIEW_ALL, *WORKFLOW_WORK, *DEVICE_WATCH, *JOINT_TEST),
+        permissions=(
+            *CUSTOMER_VIEW_ALL,
+            *WORKFLOW_WORK,
+            *DEVICE_WATCH,
+            *JOINT_TEST,
+            *SERVICE_TICKETS,
+        ),
     ),
     RoleSpec(
         "account_manager",
         "客户经理",
         _("Account manager"),
-        permissions=(*CUSTOMER_VIEW, *CUSTOMER_EDIT, *WORKFLOW_WORK, *DEVICE_VIEW),
+        permissions=(
+            *CUSTOMER_VIEW,
+            *CUSTOMER_EDIT,
+            *WORKFLOW_WORK,
+            *DEVICE_VIEW,
+            *SERVICE_TICKETS,
+        ),
     ),
     RoleSpec(
         "customer_centre_agent",
@@ -165,7 +223,7 @@ ROLES: tuple[RoleSpec, ...] = (
             *CUSTOMER_EDIT,
             *WORKFLOW_WORK,
             *DEVICE_VIEW,
-            *SERVICE_VIEW,
+            *SERVICE_WORK,
         ),
     ),
     RoleSpec(
@@ -177,7 +235,9 @@ ROLES: tuple[RoleSpec, ...] = (
             *CUSTOMER_MANAGE,
             *WORKFLOW_MANAGE,
             *DEVICE_VIEW,
+            *SERVICE_WORK,
             *SERVICE_REVISIT,
+            *SERVICE_LEAD,
         ),
     ),
     RoleSpec(

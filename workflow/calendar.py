@@ -261,6 +261,12 @@ class BusinessCalendar:
             return self._from_local(self._walk_forward(self._to_local(start), self._work(duration)))
         return self._shift(start, duration, 1)
 
+    def add_work_time(self, start: datetime, work: timedelta) -> datetime:
+        """`start` moved forward by an exact amount of working time (e.g. a paused interval)."""
+        if work <= timedelta():
+            return start
+        return self._from_local(self._walk_forward(self._to_local(start), work))
+
     def subtract(self, due: datetime, duration: Duration) -> datetime:
         if duration.is_work_time:
             return self._from_local(self._walk_backward(self._to_local(due), self._work(duration)))
