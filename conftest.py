@@ -63,6 +63,7 @@ def browser() -> Iterator[Any]:
                 "--disable-component-update",
                 "--disable-sync",
                 "--no-first-run",
+                "--lang=zh-CN",  # date inputs and other browser chrome as our users see them
             ],
         )
         yield instance

@@ -338,6 +338,10 @@ def floor_add(request: HttpRequest, pk: int, site_pk: int) -> HttpResponse:
     if site is None:
         raise Http404
     form = FloorForm(request.POST or None, request.FILES or None)
+    # A task page that sent the user here (e.g. setting up floors for a case) gets them back.
+    back = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data.get("plan")
         try:
@@ -355,9 +359,11 @@ def floor_add(request: HttpRequest, pk: int, site_pk: int) -> HttpResponse:
             )
         else:
             messages.success(request, _("Floor saved."))
-            return redirect("customers:detail", pk=customer.pk)
+            return redirect(back or reverse("customers:detail", args=[customer.pk]))
     return render(
-        request, "customers/floor_form.html", {"form": form, "customer": customer, "site": site}
+        request,
+        "customers/floor_form.html",
+        {"form": form, "customer": customer, "site": site, "next": back},
     )
 
 

@@ -60,6 +60,7 @@ def test_a_process_administrator_edits_publishes_and_a_case_shows_its_progress(
 
     customer = make_customer("浏览器零售户", make_regions()["360102"], kind="retailer")
     page.goto(f"{live_server.url}/customers/{customer.pk}/")
+    page.select_option("#rw-start-version", str(draft.pk))
     page.click("#rw-cases button[type=submit]")
     page.wait_for_selector("#case-diagram .djs-element")
     page.wait_for_selector("#case-diagram .rw-completed")
