@@ -148,6 +148,7 @@ DEMO_STEPS = [
     "customers.demo.load_customers",
     "onboarding.demo.load_cases",
     "devices.demo.load_demo",
+    "onboarding.fire_demo.load_cases",
 ]
 
 
