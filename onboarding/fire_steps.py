@@ -324,11 +324,9 @@ def step_install(case: Case, actor: User) -> list[Task]:
     )
 
 
-def run_joint_test(case: Case, actor: User | None, *, skip: int = 0) -> JointTest:
-    """A joint test where every point but the last `skip` reports a fire alarm."""
-    record = fire_services.installation_file(case)
-    assert record.collector is not None
-    test = joint_test_start(actor=actor, collector=record.collector, case=case)
+def trigger_points(test: JointTest, *, skip: int = 0) -> int:
+    """The building's side of a joint test: every point of the session but the last `skip`
+    raises a fire alarm that reaches the centre (stored and matched as the gateway would)."""
     items = list(test.items.select_related("point").order_by("id"))
     now = timezone.now()
     events = []
@@ -337,7 +335,7 @@ def run_joint_test(case: Case, actor: User | None, *, skip: int = 0) -> JointTes
         assert point is not None
         events.append(
             DeviceEvent.objects.create(
-                collector=record.collector,
+                collector=test.collector,
                 kind=EventKind.FIRE,
                 info_type=2,
                 system_type=1,
@@ -350,7 +348,15 @@ def run_joint_test(case: Case, actor: User | None, *, skip: int = 0) -> JointTes
                 received_at=now,
             )
         )
-    joint_tests_match(events)
+    return joint_tests_match(events)
+
+
+def run_joint_test(case: Case, actor: User | None, *, skip: int = 0) -> JointTest:
+    """A joint test where every point but the last `skip` reports a fire alarm."""
+    record = fire_services.installation_file(case)
+    assert record.collector is not None
+    test = joint_test_start(actor=actor, collector=record.collector, case=case)
+    trigger_points(test, skip=skip)
     return joint_test_finish(actor=actor, test=test)
 
 

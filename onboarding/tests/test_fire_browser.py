@@ -30,10 +30,9 @@ from PIL import Image, ImageDraw
 from customers import services as customer_services
 from customers.models import CustomerStatus, DocumentKind
 from customers.tests.factories import make_customer
-from devices.joint_test_services import joint_tests_match
-from devices.models import DeviceEvent, EventKind, JointTest, JointTestStatus, Point
+from devices.models import JointTest, JointTestStatus, Point
 from devices.tests.factories import make_collector
-from onboarding import fire_services
+from onboarding import fire_services, fire_steps
 from onboarding.fire_steps import PROCESS_KEY
 from onboarding.models import Annex, FormRecord, MaterialLine, PurchaseOrder
 from ruwang.testing import make_regions, make_user
@@ -282,32 +281,6 @@ def _drag(page: Any, source: Any, x: float, y: float) -> None:
     page.mouse.up()
 
 
-def _signals_from_the_building(test: JointTest) -> None:
-    """Outside the UI: each point of the session is triggered in the building and its fire
-    alarm reaches the centre (as the gateway's ingest would store and match it)."""
-    now = timezone.now()
-    events = []
-    for item in test.items.select_related("point").order_by("id"):
-        point = item.point
-        assert point is not None
-        events.append(
-            DeviceEvent.objects.create(
-                collector=test.collector,
-                kind=EventKind.FIRE,
-                info_type=2,
-                system_type=1,
-                system_address=1,
-                component_type=point.component_type,
-                component_address=point.component_address,
-                point=point,
-                description=point.location,
-                occurred_at=now,
-                received_at=now,
-            )
-        )
-    joint_tests_match(events)
-
-
 # --- the walk -------------------------------------------------------------------------------
 
 
@@ -539,7 +512,7 @@ def test_the_whole_fire_sop_is_walked_through_the_ui_by_six_roles(team: Team) ->
         eng.click("#rw-main form button[type=submit]")
     session = JointTest.objects.get(collector=collector, case=case)
     assert "联调已开始" in eng.inner_text(".alert-success")
-    _signals_from_the_building(session)
+    fire_steps.trigger_points(session)
     eng.locator("#rw-joint-rows tr.table-success").nth(3).wait_for()  # the page polls: no reload
     team.shot("engineer", "joint-test-signals")
     eng.fill("#id_notes", "四个点位均在 10 秒内报警到中心")
