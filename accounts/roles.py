@@ -159,6 +159,8 @@ ROLES: tuple[RoleSpec, ...] = (
             *SERVICE_VIEW,
             *SERVICE_LEAD,
         ),
+        # may open the service configuration pages (SLA policies, teams, leave)
+        is_staff=True,
     ),
     RoleSpec(
         "engineer",
@@ -212,6 +214,8 @@ ROLES: tuple[RoleSpec, ...] = (
             *WORKFLOW_WORK,
             *DEVICE_VIEW,
             *SERVICE_TICKETS,
+            # tickets routed to the customer's own account manager (team rule "owner")
+            "service.work_ticket",
         ),
     ),
     RoleSpec(
@@ -239,6 +243,8 @@ ROLES: tuple[RoleSpec, ...] = (
             *SERVICE_REVISIT,
             *SERVICE_LEAD,
         ),
+        # may open the service configuration pages (SLA policies, teams, leave)
+        is_staff=True,
     ),
     RoleSpec(
         "network_admin",

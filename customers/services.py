@@ -607,6 +607,25 @@ def document_open(*, actor: User, version: DocumentVersion) -> IO[bytes]:
 # --- duplicates and merge -------------------------------------------------------------------
 
 
+def _merge_dependants(duplicate: Customer, survivor: Customer) -> None:
+    """What later apps hang on a customer follows it too: collectors, onboarding files and
+    contracts, after-sales plans and revisits, tickets and surveys."""
+    from devices.models import Collector
+    from onboarding.models import InstallationFile, ServiceContract
+    from service.models import AfterSalesPlan, ScheduledRevisit, Survey, Ticket
+
+    for model in (
+        Collector,
+        InstallationFile,
+        ServiceContract,
+        AfterSalesPlan,
+        ScheduledRevisit,
+        Ticket,
+        Survey,
+    ):
+        model._default_manager.filter(customer=duplicate).update(customer=survivor)
+
+
 def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Customer) -> Customer:
     """Move everything of `duplicate` onto `survivor`; the duplicate stays, marked as merged."""
     require_perm(actor, "customers.merge_customers")
@@ -631,6 +650,7 @@ def customer_merge(*, actor: User | None, survivor: Customer, duplicate: Custome
         # Cases (and so their tasks) follow: a merged customer is hidden from every list.
         duplicate.cases.update(customer=survivor)
         duplicate.tasks.update(customer=survivor, **survivor.visibility_keys("customer_"))
+        _merge_dependants(duplicate, survivor)
         survivor.tags.add(*duplicate.tags.all())
         for field_name in ("short_name", "credit_code", "licence_number", "industry", "address"):
             if not getattr(survivor, field_name) and getattr(duplicate, field_name):

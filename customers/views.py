@@ -199,8 +199,10 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     from onboarding.models import ServiceContract
     from service import selectors as service_selectors
+    from service import ticket_selectors
 
     context["after_sales"] = service_selectors.customer_after_sales(user, customer)
+    context["ticket_card"] = ticket_selectors.customer_tickets(user, customer)
     context["contracts"] = list(
         ServiceContract.objects.filter(customer=customer)
         .select_related("document__current")

@@ -107,6 +107,9 @@ def fault_open(*, actor: User | None, collector: Collector, kind: str, cause: st
             obj=fault,
             changes={"collector": collector.serial_number, "kind": kind, "cause": cause},
         )
+        from service.automation import fault_tickets_raise  # service builds on devices
+
+        fault_tickets_raise([fault])
     return fault
 
 
@@ -163,6 +166,10 @@ def fault_update(
                 obj=fault,
                 changes=changes,
             )
+            if "closed_at" in changes and fault.closed_at:
+                from service.automation import fault_closed  # service builds on devices
+
+                fault_closed(fault)
     return fault
 
 
@@ -301,6 +308,9 @@ def _mark_reported(campaign_id: int | None, versions: Mapping[int, str], now: da
             status=TargetStatus.UPGRADED, updated_at=now, updated_by=None
         )
         _finish_if_complete(sorted(campaigns), now)
+        from service.automation import upgrade_targets_changed  # service builds on devices
+
+        upgrade_targets_changed(upgraded, by_device=True)
     return len(upgraded)
 
 
@@ -350,6 +360,9 @@ def campaign_start(*, actor: User | None, campaign: FirmwareCampaign) -> Firmwar
         already = _mark_reported(campaign.pk, current, now) if current else 0
         if not already:
             _finish_if_complete([campaign.pk], now)
+        from service.automation import upgrade_tickets_raise  # service builds on devices
+
+        upgrade_tickets_raise(campaign)
         audit_record(
             actor=actor,
             action="firmware_campaign.start",
@@ -377,6 +390,9 @@ def campaign_cancel(*, actor: User | None, campaign: FirmwareCampaign) -> Firmwa
             obj=campaign,
             changes={"status": [before, campaign.status]},
         )
+        from service.automation import upgrade_campaign_cancelled  # service builds on devices
+
+        upgrade_campaign_cancelled(campaign)
     return campaign
 
 
@@ -413,6 +429,10 @@ def target_update(
         )
         if campaign.status == CampaignStatus.RUNNING:
             _finish_if_complete([campaign.pk], timezone.now())
+        if "status" in changes_between(before, field_values(target, ("status", "note"))):
+            from service.automation import upgrade_targets_changed  # service builds on devices
+
+            upgrade_targets_changed([target.pk])
     target.campaign = FirmwareCampaign.objects.get(pk=campaign.pk)
     return target
 

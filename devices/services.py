@@ -513,6 +513,10 @@ def _came_back(statuses: list[tuple[int, str]], now: datetime) -> None:
     Fault.objects.filter(
         collector_id__in=was_offline, kind=FaultKind.OFFLINE, recovered_at=None
     ).update(recovered_at=now)
+    if was_offline:
+        from service.automation import collectors_recovered  # service builds on devices
+
+        collectors_recovered(was_offline, now)
 
 
 def _insert(
@@ -761,8 +765,11 @@ def collectors_mark_offline(now: datetime | None = None) -> list[int]:
             DeviceEvent(collector_id=pk, kind=EventKind.OFFLINE, occurred_at=now, received_at=now)
             for pk in offline
         )
-        Fault.objects.bulk_create(
+        faults = Fault.objects.bulk_create(
             Fault(collector_id=e.collector_id, event=e, kind=FaultKind.OFFLINE, opened_at=now)
             for e in events
         )
+        from service.automation import fault_tickets_raise  # service builds on devices
+
+        fault_tickets_raise(faults)
     return offline

@@ -20,6 +20,7 @@ from customers.selectors import users_who_see
 from devices.models import JointTest, JointTestStatus
 from onboarding import fire_pdf, fire_services, services
 from onboarding.models import Annex, ServiceContract
+from service import surveys
 from service.services import after_sales_plan_start
 from workflow.engine import EngineError
 from workflow.handlers import customer_activate
@@ -171,6 +172,7 @@ def go_live(ctx: HandlerContext) -> Mapping[str, Any]:
         collector=record.collector,
         months=contract.warranty_months if contract else 12,
     )
+    surveys.survey_send(actor=None, customer=case.customer, trigger="handover", case=case)
     return {"warranty_ends_on": ends.isoformat() if ends else None}
 
 

@@ -155,10 +155,67 @@ SECTIONS: tuple[NavSection, ...] = (
         "headset",
         (
             NavItem(
+                _("My tickets"), "service:my_tickets", "person-check", _perm("service.view_ticket")
+            ),
+            NavItem(
+                _("All tickets"), "service:tickets", "ticket-detailed", _perm("service.view_ticket")
+            ),
+            NavItem(
+                _("New ticket"), "service:ticket_create", "plus-circle", _perm("service.add_ticket")
+            ),
+            NavItem(
                 _("Revisits"),
                 "service:revisits",
                 "telephone-outbound",
                 _perm("service.view_scheduledrevisit"),
+            ),
+            NavItem(
+                _("Warranties ending"),
+                "service:warranties",
+                "shield-exclamation",
+                _perm("service.view_ticket"),
+            ),
+            NavItem(
+                _("Satisfaction surveys"),
+                "service:surveys",
+                "emoji-smile",
+                _perm("service.view_survey"),
+            ),
+            NavItem(
+                _("Knowledge base"),
+                "service:articles",
+                "journal-text",
+                _perm("service.view_article"),
+            ),
+            NavItem(
+                _("Service dashboard"),
+                "service:dashboard",
+                "bar-chart-line",
+                _perm("service.view_service_dashboard"),
+            ),
+            NavItem(
+                _("SLA policies"),
+                "admin:service_slapolicy_changelist",
+                "stopwatch",
+                _perm("service.view_slapolicy"),
+            ),
+            NavItem(
+                _("Service teams"),
+                "admin:service_team_changelist",
+                "people",
+                _perm("service.view_team"),
+            ),
+            NavItem(
+                _("Leave"),
+                "admin:service_leave_changelist",
+                "calendar-x",
+                _perm("service.view_leave"),
+            ),
+            NavItem(
+                _("Revisit templates"),
+                "admin:service_revisittemplate_changelist",
+                "list-ol",
+                _perm("service.view_revisittemplate"),
             ),
         ),
     ),

@@ -359,6 +359,8 @@ if not _revisit_months or not all(m.isdigit() and 1 <= int(m) <= 120 for m in _r
         f"RUWANG_REVISIT_MONTHS must be whole months from 1 to 120, got {_revisit_months!r}"
     )
 RUWANG_REVISIT_MONTHS = tuple(sorted({int(m) for m in _revisit_months}))
+# Satisfaction surveys (满意度调查): days a survey link stays open for the customer's answer.
+RUWANG_SURVEY_DAYS = env_int("RUWANG_SURVEY_DAYS", 14, minimum=1)
 
 # Largest accepted upload (customer documents, floor plans), in megabytes.
 DOCUMENT_MAX_BYTES = env_int("RUWANG_DOCUMENT_MAX_MB", 50, minimum=1) * 1024 * 1024

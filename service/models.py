@@ -513,6 +513,31 @@ class Ticket(models.Model):
                 name="ticket_running_due",
             ),
             models.Index(fields=["-created_at", "-id"], name="ticket_newest"),
+            # a status tab of the ticket list, newest first, without sorting the whole status
+            models.Index(fields=["status", "-created_at", "-id"], name="ticket_status_newest"),
+            # the SLA tick reads only the running tickets still on track or at risk
+            models.Index(
+                fields=["resolution_due_at"],
+                condition=Q(
+                    status__in=["new", "assigned", "in_progress"],
+                    sla_state__in=["on_track", "at_risk"],
+                ),
+                name="ticket_sla_resolution_due",
+            ),
+            models.Index(
+                fields=["first_response_due_at"],
+                condition=Q(
+                    status__in=["new", "assigned", "in_progress"],
+                    sla_state__in=["on_track", "at_risk"],
+                    first_responded_at__isnull=True,
+                ),
+                name="ticket_sla_response_due",
+            ),
+            models.Index(
+                fields=["next_escalation_at"],
+                condition=Q(next_escalation_at__isnull=False),
+                name="ticket_next_escalation",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -743,3 +768,142 @@ class TicketArticle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id} → {self.article_id}"
+
+
+# --- dashboard figures (precomputed) -----------------------------------------------------------
+
+# Upper edges (hours) of the time buckets of TicketDailyStat: half-hour buckets up to 2 hours,
+# then each bucket at most 1.5 times as long as the one before; the last bucket is open (≥ 30
+# days). Medians and p90 read from summed buckets lie in the same bucket as the true value.
+HOUR_BUCKET_EDGES: tuple[float, ...] = (
+    0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48, 72, 96, 120, 168, 240, 336, 480, 720,
+)  # fmt: skip
+HOUR_BUCKETS = len(HOUR_BUCKET_EDGES) + 1
+
+
+def response_bucket_field(index: int) -> str:
+    return f"response_{index:02d}"
+
+
+def resolution_bucket_field(index: int) -> str:
+    return f"resolution_{index:02d}"
+
+
+class TicketDailyStat(models.Model):
+    """Tickets created on one day (local time) of one kind, at the customers of one region:
+    how many, how many got a first response and a resolution, and histograms of those times in
+    calendar hours (columns response_00…21 and resolution_00…21, one per HOUR_BUCKET_EDGES
+    bucket). A ticket counts in the row of its customer's district, of each region above it
+    (city, province) and of no region (every region), so any region filter reads one row per
+    day and kind. Derived from Ticket by service.dashboard.stats_refresh, never edited."""
+
+    day = models.DateField(_("day"))
+    # None: every region.
+    region = models.ForeignKey(
+        "accounts.Region",
+        verbose_name=_("region"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # led by the (region, day, kind) index
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=TicketKind.choices)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    responded = models.PositiveIntegerField(_("responded"), default=0)
+    resolved = models.PositiveIntegerField(_("resolved"), default=0)
+
+    class Meta:
+        ordering = ["day", "region", "kind"]
+        verbose_name = _("daily ticket figures")
+        verbose_name_plural = _("daily ticket figures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "day", "kind"], name="ticket_daily_stat_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["day", "kind"],
+                condition=Q(region__isnull=True),
+                name="ticket_daily_stat_all_unique",
+            ),
+        ]
+        # A refresh replaces whole days.
+        indexes = [models.Index(fields=["day"], name="ticket_daily_stat_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.region_id} {self.kind}"
+
+
+# One column per bucket, so that the database sums a period's histograms in one query.
+for _index in range(HOUR_BUCKETS):
+    TicketDailyStat.add_to_class(
+        response_bucket_field(_index), models.PositiveIntegerField(default=0, editable=False)
+    )
+for _index in range(HOUR_BUCKETS):
+    TicketDailyStat.add_to_class(
+        resolution_bucket_field(_index), models.PositiveIntegerField(default=0, editable=False)
+    )
+del _index
+
+
+class SurveyDailyStat(models.Model):
+    """Survey answers received on one day (local time) from the customers of one region (as
+    in TicketDailyStat: district, each region above it, and None for every region): CSAT count
+    and sum, NPS count, promoters (9–10) and detractors (0–6). Derived from Survey by
+    service.dashboard.stats_refresh."""
+
+    day = models.DateField(_("day"))
+    # None: every region.
+    region = models.ForeignKey(
+        "accounts.Region",
+        verbose_name=_("region"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # led by the (region, day) index
+    )
+    answered = models.PositiveIntegerField(_("answered"), default=0)
+    csat_count = models.PositiveIntegerField(default=0)
+    csat_sum = models.PositiveIntegerField(default=0)
+    nps_count = models.PositiveIntegerField(default=0)
+    promoters = models.PositiveIntegerField(default=0)
+    detractors = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "region"]
+        verbose_name = _("daily survey figures")
+        verbose_name_plural = _("daily survey figures")
+        constraints = [
+            models.UniqueConstraint(fields=["region", "day"], name="survey_daily_stat_unique"),
+            models.UniqueConstraint(
+                fields=["day"],
+                condition=Q(region__isnull=True),
+                name="survey_daily_stat_all_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["day"], name="survey_daily_stat_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.region_id}"
+
+
+class DashboardRefresh(models.Model):
+    """The one row recording how far the dashboard figures are refreshed (see
+    service.dashboard): when, the last full rebuild, and the ticket timeline entries seen."""
+
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    full_on = models.DateField(null=True, blank=True)
+    # Highest TicketEntry id seen by the last refresh and by the one before it: a refresh
+    # reads the entries after the one before, so a transaction still open at the last refresh
+    # (its entry numbered below that refresh's mark) is still seen.
+    entry_mark = models.BigIntegerField(default=0)
+    entry_mark_before = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("dashboard refresh")
+        verbose_name_plural = _("dashboard refreshes")
+
+    def __str__(self) -> str:
+        return f"{self.finished_at}"

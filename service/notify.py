@@ -46,12 +46,16 @@ def assigned(ticket: Ticket) -> int:
 
 
 def unassigned(ticket: Ticket) -> int:
-    """Nobody of the team could take the ticket (all away): its lead decides."""
+    """Nobody of the team took the ticket (all away, or the team assigns by hand): the lead
+    decides."""
+    from service.models import AssignmentRule
+
     lead = ticket.team.lead if ticket.team else None
-    text = _("Ticket %(number)s has nobody present to take it: %(subject)s") % {
-        "number": ticket.number,
-        "subject": ticket.subject,
-    }
+    values = {"number": ticket.number, "subject": ticket.subject}
+    if ticket.team is not None and ticket.team.rule == AssignmentRule.MANUAL:
+        text = _("Ticket %(number)s waits for you to assign it: %(subject)s") % values
+    else:
+        text = _("Ticket %(number)s has nobody present to take it: %(subject)s") % values
     return people([lead], ticket, kind="ticket", text=text)
 
 
@@ -78,9 +82,13 @@ def customer_message(ticket: Ticket, entry: TicketEntry) -> bool:
 
 
 def resolved(ticket: Ticket) -> int:
-    """The creator and the assignee hear that the ticket is resolved."""
+    """The creator and the assignee hear that the ticket is resolved; the customer is sent a
+    satisfaction survey (service.surveys.survey_after_resolve says for which tickets)."""
+    from service.surveys import survey_after_resolve
+
     text = _("Ticket %(number)s resolved: %(subject)s") % {
         "number": ticket.number,
         "subject": ticket.subject,
     }
+    survey_after_resolve(ticket)
     return people([ticket.created_by], ticket, kind="ticket", text=text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from audit.services import audit_record, changes_between
 from customers.models import Customer
 from customers.selectors import customer_visible
 from devices.models import Collector
-from service.models import AfterSalesPlan, RevisitStatus, ScheduledRevisit
+from service.models import AfterSalesPlan, RevisitStatus, RevisitTemplate, ScheduledRevisit
 from workflow.models import Case
 
 START_PERM = "service.add_aftersalesplan"
@@ -42,12 +43,39 @@ def _check_customer(actor: User | None, customer: Customer) -> None:
         raise PermissionDenied("customer not visible")
 
 
+def template_months(template: RevisitTemplate) -> list[int]:
+    """The month offsets a revisit template lists ("1,3,6,12"; Chinese commas and spaces too)."""
+    parts = [p for p in re.split(r"[,，、\s]+", template.months) if p]
+    if not parts or not all(p.isdigit() and 1 <= int(p) <= MAX_MONTHS for p in parts):
+        raise ValidationError(
+            {
+                "revisit_months": _(
+                    "The revisit template %(name)s must list whole months from 1 to %(max)d, "
+                    "separated by commas."
+                )
+                % {"name": template.name, "max": MAX_MONTHS}
+            }
+        )
+    return sorted({int(p) for p in parts})
+
+
+def default_revisit_months(months: int) -> list[int]:
+    """The offsets of a plan whose caller names none: the default revisit template's, else
+    settings.RUWANG_REVISIT_MONTHS; those beyond a shorter plan are dropped (a 6-month
+    warranty is revisited at 1, 3 and 6 months)."""
+    template = RevisitTemplate.objects.filter(is_default=True).first()
+    offsets = (
+        template_months(template) if template is not None else list(settings.RUWANG_REVISIT_MONTHS)
+    )
+    return [m for m in offsets if m <= months]
+
+
 def _revisit_offsets(months: int, revisit_months: Sequence[int] | None) -> list[int]:
     if not 1 <= months <= MAX_MONTHS:
         raise ValidationError(
             {"months": _("The plan lasts from 1 to %(max)d months.") % {"max": MAX_MONTHS}}
         )
-    offsets = settings.RUWANG_REVISIT_MONTHS if revisit_months is None else revisit_months
+    offsets = default_revisit_months(months) if revisit_months is None else revisit_months
     if any(isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= months for m in offsets):
         raise ValidationError(
             {
@@ -74,8 +102,9 @@ def after_sales_plan_start(
     department: Department | None = None,
 ) -> AfterSalesPlan:
     """Start the customer's after-sales service on `starts_on` (the handover day): a plan of
-    `months` months and a planned revisit at each month offset (settings.RUWANG_REVISIT_MONTHS
-    unless given). Called again for the same case, returns the plan it started before."""
+    `months` months and a planned revisit at each month offset (unless given: the default
+    revisit template's, else settings.RUWANG_REVISIT_MONTHS, see default_revisit_months).
+    Called again for the same case, returns the plan it started before."""
     require_perm(actor, START_PERM)
     _check_customer(actor, customer)
     if case is not None and case.customer_id != customer.pk:
@@ -129,7 +158,14 @@ def after_sales_plan_start(
 
 
 def _close(
-    *, actor: User | None, revisit: ScheduledRevisit, status: str, note: str, action: str
+    *,
+    actor: User | None,
+    revisit: ScheduledRevisit,
+    status: str,
+    note: str,
+    action: str,
+    method: str = "",
+    findings: str = "",
 ) -> ScheduledRevisit:
     require_perm(actor, CLOSE_PERM)
     _check_customer(actor, revisit.customer)
@@ -142,28 +178,41 @@ def _close(
             )
         revisit.status = status
         revisit.note = note
+        revisit.method = method
+        revisit.findings = findings
         revisit.done_at = timezone.now()
         revisit.done_by = actor
-        revisit.save(update_fields=["status", "note", "done_at", "done_by"])
-        audit_record(
-            actor=actor,
-            action=action,
-            obj=revisit,
-            changes={"status": [RevisitStatus.PLANNED, status], "note": [None, note or None]},
-        )
+        revisit.save(update_fields=["status", "note", "method", "findings", "done_at", "done_by"])
+        changes = {"status": [RevisitStatus.PLANNED, status], "note": [None, note or None]}
+        if method or findings:
+            changes |= {"method": [None, method or None], "findings": [None, findings or None]}
+        audit_record(actor=actor, action=action, obj=revisit, changes=changes)
     return revisit
 
 
+REVISIT_METHODS = ("phone", "visit")
+
+
 def revisit_complete(
-    *, actor: User | None, revisit: ScheduledRevisit, note: str = ""
+    *,
+    actor: User | None,
+    revisit: ScheduledRevisit,
+    note: str = "",
+    method: str = "",
+    findings: str = "",
 ) -> ScheduledRevisit:
-    """Record that the customer was revisited, with what came of it."""
+    """Record that the customer was revisited, with what came of it: a note, or (the revisit
+    form of a revisit ticket) how the customer was reached and what was found."""
+    if method and method not in REVISIT_METHODS:
+        raise ValidationError({"method": _("Choose phone or visit.")})
     return _close(
         actor=actor,
         revisit=revisit,
         status=RevisitStatus.DONE,
         note=note.strip(),
         action="revisit.complete",
+        method=method,
+        findings=findings.strip(),
     )
 
 

@@ -9,6 +9,7 @@ time (work time for work-hour targets). `service.sla.ticket_sla_tick` warns and 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,6 +43,7 @@ from service.models import (
     TicketLink,
     TicketStatus,
 )
+from service.sla import warn_at
 from workflow.business_calendar import current_calendar
 from workflow.calendar import Duration, parse_duration
 
@@ -117,7 +119,8 @@ def sla_apply(ticket: Ticket, start: dt.datetime) -> None:
     ticket.first_response_due_at = _due(start, policy.first_response)
     ticket.resolution_due_at = _due(start, policy.resolution)
     ticket.sla_state = SlaState.ON_TRACK
-    ticket.next_escalation_at = ticket.resolution_due_at
+    # Escalation starts with the breach (service.sla): nothing to escalate yet.
+    ticket.next_escalation_at = None
 
 
 def _shift(
@@ -160,25 +163,35 @@ def team_candidates(team: Team, today: dt.date | None = None) -> list[User]:
 
 def route(ticket: Ticket, team: Team) -> User | None:
     """Who of the team gets the ticket by its rule; None when nobody is present (the lead
-    is then told, see ticket_create)."""
+    is then told, see ticket_create). Only people who may work on the ticket's customer
+    are chosen: a ticket its assignee cannot open helps nobody."""
     rule = team.rule
     if rule == AssignmentRule.MANUAL:
         return None
     if rule == AssignmentRule.OWNER:
         owner = ticket.customer.owner
-        if owner is not None and _present([owner], timezone.localdate()):
+        if (
+            owner is not None
+            and _present([owner], timezone.localdate())
+            and may_work(owner, ticket)
+        ):
             return owner
         rule = AssignmentRule.LEAST_OPEN  # the owner is away: fall back to the team
-    people = team_candidates(team)
+    people = [u for u in team_candidates(team) if may_work(u, ticket)]
     if not people:
         return None
     if rule == AssignmentRule.ROUND_ROBIN:
-        ids = [u.pk for u in people]
-        last = team.last_assigned_id
-        following = [u for u in people if last is not None and u.pk > last]
-        chosen = following[0] if following else people[0]
-        assert chosen.pk in ids
-        Team.objects.filter(pk=team.pk).update(last_assigned=chosen)
+        with transaction.atomic():
+            # Locked, so that two tickets opened at once go to two people.
+            last = (
+                Team.objects.select_for_update()
+                .filter(pk=team.pk)
+                .values_list("last_assigned_id", flat=True)
+                .first()
+            )
+            following = [u for u in people if last is not None and u.pk > last]
+            chosen = following[0] if following else people[0]
+            Team.objects.filter(pk=team.pk).update(last_assigned=chosen)
         team.last_assigned = chosen
         return chosen
     counts = dict(
@@ -205,7 +218,17 @@ def default_team(kind: str) -> Team | None:
 
 
 def _next_number(ticket: Ticket, now: dt.datetime) -> str:
+    # The number follows the primary key (as case numbers do): unique without a counter table.
     return f"GD-{timezone.localtime(now).year}-{ticket.pk:06d}"
+
+
+def _check_assignee(assignee: User, ticket: Ticket) -> None:
+    if not assignee.is_active:
+        raise ValidationError({"assignee": _("%(who)s is not active.") % {"who": assignee}})
+    if not may_work(assignee, ticket):
+        raise ValidationError(
+            {"assignee": _("%(who)s may not work on this customer's tickets.") % {"who": assignee}}
+        )
 
 
 def ticket_create(
@@ -238,7 +261,7 @@ def ticket_create(
         raise ValidationError({"collector": _("The collector is not installed at this customer.")})
     now = now or timezone.now()
     ticket = Ticket(
-        number=f"tmp-{now.timestamp()}-{id(customer)}",
+        number=f"tmp-{uuid.uuid4().hex[:16]}",
         kind=kind,
         priority=priority,
         channel=channel,
@@ -256,13 +279,19 @@ def ticket_create(
     if collector is not None:
         ends = collector.warranty_ends_on
         ticket.in_warranty = ends is not None and timezone.localtime(now).date() <= ends
-    ticket.full_clean(exclude=["number", "policy"])
+    # The one-open-ticket-per-source constraint is left to the database (below): checking it
+    # here first would race with a concurrent insert anyway.
+    ticket.full_clean(exclude=["number", "policy"], validate_constraints=False)
+    if assignee is not None:
+        _check_assignee(assignee, ticket)
     sla_apply(ticket, now)
     with transaction.atomic():
         try:
             with transaction.atomic():
                 ticket.save()
         except IntegrityError:
+            if not source_key:
+                raise
             raise ValidationError(_("An open ticket for this already exists.")) from None
         ticket.number = _next_number(ticket, now)
         chosen = assignee
@@ -296,7 +325,13 @@ def ticket_create(
 
 
 def _lock(ticket: Ticket) -> Ticket:
-    return Ticket.objects.select_for_update().select_related("customer", "policy").get(pk=ticket.pk)
+    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the policy join,
+    # and the customer row need not be locked.
+    return (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("customer", "policy", "team__lead")
+        .get(pk=ticket.pk)
+    )
 
 
 def may_work(actor: User, ticket: Ticket) -> bool:
@@ -317,10 +352,19 @@ def _touch(ticket: Ticket, actor: User | None) -> list[str]:
 
 
 def _responded(ticket: Ticket, now: dt.datetime) -> list[str]:
-    if ticket.first_responded_at is None:
-        ticket.first_responded_at = now
-        return ["first_responded_at"]
-    return []
+    """Record the first response; a ticket at risk only for its first response is back on
+    track when the resolution deadline is not yet near."""
+    if ticket.first_responded_at is not None:
+        return []
+    ticket.first_responded_at = now
+    fields = ["first_responded_at"]
+    if ticket.sla_state == SlaState.AT_RISK:
+        warning = warn_at(ticket.resolution_due_at, ticket.policy)
+        if warning is not None and warning > now:
+            ticket.sla_state = SlaState.ON_TRACK
+            ticket.warned_at = None
+            fields += ["sla_state", "warned_at"]
+    return fields
 
 
 def ticket_note(
@@ -336,8 +380,7 @@ def ticket_note(
         fields = _touch(ticket, actor)
         if to_customer:
             fields += _responded(ticket, now)
-        if fields:
-            ticket.save(update_fields=fields)
+        ticket.save(update_fields=[*fields, "updated_at"])
         entry = _entry(
             ticket,
             EntryKind.MESSAGE if to_customer else EntryKind.NOTE,
@@ -353,7 +396,8 @@ def ticket_note(
 
 
 def complaint_problems(ticket: Ticket) -> list[str]:
-    """What a complaint still needs before it can be closed."""
+    """What a complaint still needs before it can be closed (投诉闭环): root cause, corrective
+    action, a supervisor's review and the outcome told to the customer."""
     if ticket.kind != TicketKind.COMPLAINT:
         return []
     missing = []
@@ -363,12 +407,16 @@ def complaint_problems(ticket: Ticket) -> list[str]:
         missing.append(_("the corrective action"))
     if ticket.reviewed_at is None:
         missing.append(_("a supervisor's review"))
+    if ticket.outcome_sent_at is None:
+        missing.append(_("the outcome told to the customer"))
     return missing
 
 
 def ticket_set_status(*, actor: User | None, ticket: Ticket, status: str, text: str = "") -> Ticket:
     """Move a ticket along its lifecycle; waiting pauses the SLA clock, leaving it resumes."""
     _require_work(actor, ticket)
+    if status not in TicketStatus.values:
+        raise ValidationError({"status": _("Choose a valid status.")})
     now = timezone.now()
     with transaction.atomic():
         ticket = _lock(ticket)
@@ -385,6 +433,8 @@ def ticket_set_status(*, actor: User | None, ticket: Ticket, status: str, text: 
                     }
                 }
             )
+        if status == TicketStatus.ASSIGNED and ticket.assignee_id is None:
+            raise ValidationError({"status": _("Assign the ticket to someone first.")})
         if status == TicketStatus.CLOSED:
             missing = complaint_problems(ticket)
             if missing:
@@ -392,7 +442,7 @@ def ticket_set_status(*, actor: User | None, ticket: Ticket, status: str, text: 
                     _("A complaint can be closed only with %(missing)s.")
                     % {"missing": "、".join(str(m) for m in missing)}
                 )
-        fields = ["status", *_touch(ticket, actor)]
+        fields = ["status", "updated_at", *_touch(ticket, actor)]
         if before == TicketStatus.WAITING and ticket.paused_at is not None:
             policy = ticket.policy
             if policy is not None:
@@ -427,13 +477,18 @@ def ticket_set_status(*, actor: User | None, ticket: Ticket, status: str, text: 
         if status == TicketStatus.CLOSED:
             ticket.closed_at = now
             fields.append("closed_at")
-        if before in (TicketStatus.RESOLVED, TicketStatus.CLOSED):  # reopened
+        reopened = before in (TicketStatus.RESOLVED, TicketStatus.CLOSED) and status not in (
+            TicketStatus.RESOLVED,
+            TicketStatus.CLOSED,
+        )
+        if reopened:
             ticket.reopened_count += 1
             ticket.resolved_at = ticket.closed_at = None
             if ticket.policy is not None:
+                # A reopened ticket gets a whole resolution period from now.
                 ticket.resolution_due_at = _due(now, ticket.policy.resolution)
                 ticket.sla_state = SlaState.ON_TRACK
-                ticket.next_escalation_at = ticket.resolution_due_at
+                ticket.next_escalation_at = None
                 ticket.breached_at = ticket.warned_at = None
                 ticket.escalation_level = 0
             fields += [
@@ -484,12 +539,9 @@ def ticket_assign(
         actor.has_perm(ASSIGN_PERM) or (ticket.assignee_id == actor.pk and may_work(actor, ticket))
     ):
         raise PermissionDenied(ASSIGN_PERM)
-    if assignee is not None and not assignee.is_active:
-        raise ValidationError({"assignee": _("%(who)s is not active.") % {"who": assignee}})
-    if assignee is not None and not customer_visible(assignee, ticket.customer):
-        raise ValidationError(
-            {"assignee": _("%(who)s may not see this customer.") % {"who": assignee}}
-        )
+    _check_customer(actor, ticket.customer)
+    if assignee is not None:
+        _check_assignee(assignee, ticket)
     with transaction.atomic():
         ticket = _lock(ticket)
         previous = ticket.assignee
@@ -501,9 +553,12 @@ def ticket_assign(
         if chosen is None and ticket.team is not None:
             chosen = route(ticket, ticket.team)
         ticket.assignee = chosen
-        fields = ["assignee", "team", *_touch(ticket, actor)]
+        fields = ["assignee", "team", "updated_at", *_touch(ticket, actor)]
         if chosen is not None and ticket.status == TicketStatus.NEW:
             ticket.status = TicketStatus.ASSIGNED
+            fields.append("status")
+        elif chosen is None and ticket.status == TicketStatus.ASSIGNED:
+            ticket.status = TicketStatus.NEW  # back in the team's queue
             fields.append("status")
         ticket.save(update_fields=fields)
         _entry(
@@ -539,8 +594,18 @@ def ticket_link(
     _require_work(actor, target)
     if source.pk == target.pk:
         raise ValidationError({"target": _("A ticket cannot be linked to itself.")})
-    link, _created = TicketLink.objects.get_or_create(
-        source=source, target=target, defaults={"kind": kind}
-    )
-    _entry(source, EntryKind.SYSTEM, actor=actor, event="linked", target=target.number)
+    if kind not in LinkKind.values:
+        raise ValidationError({"kind": _("Choose a valid link.")})
+    with transaction.atomic():
+        link, created = TicketLink.objects.get_or_create(
+            source=source, target=target, defaults={"kind": kind}
+        )
+        if created:
+            _entry(source, EntryKind.SYSTEM, actor=actor, event="linked", target=target.number)
+            audit_record(
+                actor=actor,
+                action="ticket.link",
+                obj=source,
+                changes={"link": [None, f"{kind} {target.number}"]},
+            )
     return link

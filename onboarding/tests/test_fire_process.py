@@ -19,7 +19,7 @@ from onboarding.fire_services import _months_after
 from onboarding.models import Annex, FormRecord, MaterialLine, PurchaseOrder, ServiceContract
 from onboarding.services import PROCESSES_DIR
 from ruwang.testing import PersonaTestCase, make_regions
-from service.models import AfterSalesPlan
+from service.models import AfterSalesPlan, Survey
 from workflow import services as workflow_services
 from workflow.models import CaseStatus, TaskStatus
 from workflow.services import case_start, definition_problems
@@ -171,6 +171,8 @@ class FireProcessTests(PersonaTestCase):
         assert self.collector.warranty_ends_on == _months_after(date.today(), 12)
         plan = AfterSalesPlan.objects.get(case=case)
         assert plan.revisits.count() == 4
+        # and the customer is asked how the onboarding went
+        assert Survey.objects.filter(case=case, trigger="handover").exists()
 
         # 9. archive: documents frozen, registration filed, case completed
         fire_steps.step_archive(case, u["engineer"])

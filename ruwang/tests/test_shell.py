@@ -18,8 +18,10 @@ class AccessTests(PersonaTestCase):
     def test_only_the_audit_administrator_exports_the_audit_log(self):
         self.assert_access("/audit/export.csv", allowed={"auditor"})
 
-    def test_only_the_system_administrator_opens_administration(self):
-        self.assert_access("/admin/", allowed={"sysadmin"})
+    def test_administration_opens_for_the_system_administrator_and_the_service_leads(self):
+        # supervisors and the operations director configure SLA policies, teams and leave there
+        self.assert_access("/admin/", allowed={"sysadmin", "supervisor", "director"})
+        self.assert_access("/admin/service/slapolicy/", allowed={"supervisor", "director"})
 
     def test_only_the_system_administrator_manages_users(self):
         self.assert_access("/admin/accounts/user/", allowed={"sysadmin"})

@@ -1,4 +1,5 @@
-"""Enqueue periodic background work: the SLA tick every minute (started by `ruwang serve`)."""
+"""Enqueue periodic background work every minute (started by `ruwang serve`): the SLA ticks of
+tasks and tickets, and the revisit tickets that fall due (opened once, on their date)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
-    help = "Enqueue the SLA tick (reminders, breaches, escalations) every --interval seconds."
+    help = (
+        "Enqueue the SLA ticks of tasks and tickets (reminders, breaches, escalations) and "
+        "the revisit tickets due every --interval seconds."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--interval", type=int, default=60)
         parser.add_argument("--once", action="store_true", help="enqueue one tick and exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from service.dashboard import dashboard_refresh
+        from service.tasks import revisit_tickets_tick, ticket_sla_tick
         from workflow.tasks import sla_tick
 
         running = True
@@ -27,8 +33,14 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        ticks = 0
         while running:
             sla_tick.enqueue()
+            ticket_sla_tick.enqueue()
+            revisit_tickets_tick.enqueue()  # opens each due revisit's ticket once
+            if ticks % 10 == 0:  # the service dashboard's figures, every ten ticks
+                dashboard_refresh.enqueue()
+            ticks += 1
             if options["once"]:
                 return
             deadline = time.monotonic() + options["interval"]
