@@ -615,3 +615,30 @@ def customer_export_rows(qs: QuerySet[Customer]) -> Any:
         .prefetch_related(primary, "tags")
         .iterator(chunk_size=2000)
     )
+
+
+# Columns only the search reads: lists of other records that show a customer defer them.
+SEARCH_COLUMNS = (
+    "notes",
+    "pinyin",
+    "initials",
+    "phones",
+    "grams_name",
+    "grams_pinyin",
+    "grams_initials",
+    "grams_digits",
+)
+
+
+def customer_matches(user: User, text: str, size: int = 20) -> list[Customer]:
+    """Up to `size` visible customers for a lookup box: the customer number itself first, then
+    the search by name, pinyin, initials or phone (n-gram indexed)."""
+    text = text.strip()
+    if not text:
+        return []
+    found: list[Customer] = []
+    if text.isdigit():
+        found += list(customers_visible_to(user).select_related("region").filter(pk=int(text))[:1])
+    page = customer_page(customer_query(user, CustomerFilters(q=text)), size=size)
+    found += [c for c in page.rows if c not in found]
+    return found[:size]

@@ -17,6 +17,7 @@ from accounts.models import User
 from customers.models import Customer
 from customers.selectors import (
     LIST_CAP,
+    SEARCH_COLUMNS,
     CustomerFilters,
     customer_query,
     customers_visible_to,
@@ -54,16 +55,6 @@ ASSIGNEE_NOBODY = "nobody"
 SLA_FILTERS = (SlaState.ON_TRACK, SlaState.AT_RISK, SlaState.BREACHED)
 
 # A page of tickets shows its customers' names: their search columns are not loaded.
-CUSTOMER_SEARCH_COLUMNS = (
-    "notes",
-    "pinyin",
-    "initials",
-    "phones",
-    "grams_name",
-    "grams_pinyin",
-    "grams_initials",
-    "grams_digits",
-)
 
 
 def tickets_visible_to(user: User) -> QuerySet[Ticket]:
@@ -140,7 +131,7 @@ def ticket_list(user: User, filters: TicketFilters) -> QuerySet[Ticket]:
     qs = _with_status(_filtered(user, filters), filters.status)
     return (
         qs.select_related("customer", "team", "assignee")
-        .defer(*(f"customer__{name}" for name in CUSTOMER_SEARCH_COLUMNS))
+        .defer(*(f"customer__{name}" for name in SEARCH_COLUMNS))
         .order_by("-created_at", "-id")
     )
 
@@ -408,19 +399,3 @@ def customer_tickets(user: User, customer: Customer) -> CustomerTickets | None:
         can_add=user.has_perm(ADD_PERM),
         more=len(recent) > CARD_SIZE,
     )
-
-
-def customer_matches(user: User, text: str, size: int = 20) -> list[Customer]:
-    """Up to `size` visible customers for the new ticket's lookup box: the customer number
-    itself first, then the search by name, pinyin, initials or phone."""
-    from customers.selectors import customer_page
-
-    text = text.strip()
-    if not text:
-        return []
-    found: list[Customer] = []
-    if text.isdigit():
-        found += list(customers_visible_to(user).select_related("region").filter(pk=int(text)))
-    page = customer_page(customer_query(user, CustomerFilters(q=text)), size=size)
-    found += [c for c in page.rows if c not in found]
-    return found[:size]

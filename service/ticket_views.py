@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -107,9 +108,14 @@ def ticket_create(request: HttpRequest) -> HttpResponse:
     if customer is None:
         lookup = CustomerLookupForm(request.GET or None)
         text = lookup.cleaned_data["q"] if lookup.is_valid() else ""
-        context = {"lookup": lookup, "q": text, "matches": selectors.customer_matches(user, text)}
+        context = {
+            "lookup": lookup,
+            "q": text,
+            "matches": customer_selectors.customer_matches(user, text),
+            "pick_url": reverse("service:ticket_create"),
+        }
         if _is_htmx(request):
-            return render(request, "service/tickets/_customer_matches.html", context)
+            return render(request, "customers/_matches.html", context)
         return render(request, "service/tickets/create.html", {**context, "customer": None})
     form = TicketCreateForm(
         request.POST or None, request.FILES or None, customer=customer, user=user

@@ -34,16 +34,6 @@ PAGE_SIZE = 50
 LOOKUP_SIZE = 20
 LATEST_EVENTS = 20
 # A page of collectors shows its customers' names: their search columns are not loaded.
-CUSTOMER_SEARCH_COLUMNS = (
-    "notes",
-    "pinyin",
-    "initials",
-    "phones",
-    "grams_name",
-    "grams_pinyin",
-    "grams_initials",
-    "grams_digits",
-)
 
 
 def _collector_or_404(request: HttpRequest, pk: int) -> Collector:
@@ -55,27 +45,6 @@ def _collector_or_404(request: HttpRequest, pk: int) -> Collector:
 
 def _is_htmx(request: HttpRequest) -> bool:
     return bool(getattr(request, "htmx", False))
-
-
-def _customer_matches(user: User, text: str, size: int = LOOKUP_SIZE) -> list[Customer]:
-    """Up to `size` visible customers for a lookup box: the customer number itself first, then
-    the search by name, pinyin, initials or phone (customers.selectors, n-gram indexed)."""
-    text = text.strip()
-    if not text:
-        return []
-    found: list[Customer] = []
-    if text.isdigit():
-        found += list(
-            customer_selectors.customers_visible_to(user)
-            .select_related("region")
-            .filter(pk=int(text))[:1]
-        )
-    page = customer_selectors.customer_page(
-        customer_selectors.customer_query(user, customer_selectors.CustomerFilters(q=text)),
-        size=size,
-    )
-    found += [c for c in page.rows if c not in found]
-    return found[:size]
 
 
 def _chosen_customer(user: User, raw: str) -> Customer | None:
@@ -121,7 +90,7 @@ def collector_list(request: HttpRequest) -> HttpResponse:
     qs = (
         _filtered(user, form)
         .select_related("customer", "site")
-        .defer(*(f"customer__{name}" for name in CUSTOMER_SEARCH_COLUMNS))
+        .defer(*(f"customer__{name}" for name in customer_selectors.SEARCH_COLUMNS))
         .order_by("-id")
     )
     after = request.GET.get("after", "")
@@ -282,12 +251,15 @@ def collector_install(request: HttpRequest, pk: int) -> HttpResponse:
     customer = _chosen_customer(user, raw)
     lookup = CustomerLookupForm(request.GET or None)
     text = lookup.cleaned_data["q"] if lookup.is_valid() else ""
-    matches = _customer_matches(user, text) if customer is None else []
+    matches = (
+        customer_selectors.customer_matches(user, text, LOOKUP_SIZE) if customer is None else []
+    )
+    pick_url = reverse("devices:collector_install", args=[collector.pk])
     if _is_htmx(request) and customer is None:
         return render(
             request,
-            "devices/registry/_customer_matches.html",
-            {"collector": collector, "matches": matches, "q": text},
+            "customers/_matches.html",
+            {"matches": matches, "q": text, "pick_url": pick_url},
         )
     form = None
     if customer is not None:
@@ -322,6 +294,7 @@ def collector_install(request: HttpRequest, pk: int) -> HttpResponse:
             "customer_missing": bool(raw) and customer is None,
             "lookup": lookup,
             "matches": matches,
+            "pick_url": pick_url,
             "q": text,
             "form": form,
             "retired": collector.status == CollectorStatus.RETIRED,
