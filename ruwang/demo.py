@@ -61,11 +61,14 @@ USERS = [
     DemoUser("am_east", "黄敏", "market", "account_manager", "market_mgr", "nanchang_east"),
     DemoUser("am_west", "周杰", "market", "account_manager", "market_mgr", "nanchang_west"),
     DemoUser("engineer", "刘洋", "engineering", "engineer", "director"),
+    DemoUser("engineer2", "邓磊", "engineering", "engineer", "director"),
+    DemoUser("engineer3", "彭涛", "engineering", "engineer", "director"),
     DemoUser("tech", "陈静", "technical", "technical_staff", "director"),
     DemoUser("buyer", "杨帆", "procurement", "procurement", "director"),
     DemoUser("monitor", "赵磊", "monitoring_centre", "monitoring_operator", "director"),
     DemoUser("supervisor", "徐静", "customer_centre", "supervisor", "director"),
     DemoUser("agent", "吴婷", "customer_centre", "customer_centre_agent", "supervisor"),
+    DemoUser("agent2", "罗丹", "customer_centre", "customer_centre_agent", "supervisor"),
     DemoUser("netadmin", "孙浩", "network_ops", "network_admin", "director"),
     DemoUser("sysadmin", "马超", "network_ops", "system_admin"),
     DemoUser("auditor", "胡敏", "operations_office", "audit_admin"),
@@ -127,7 +130,9 @@ def load_organisation(reset_passwords: bool = False) -> dict[str, str]:
                     department=departments[spec.department],
                     supervisor=users.get(spec.supervisor),
                     role_codes=[spec.role],
-                    regions=[nanchang] if nanchang and spec.role == "market_manager" else [],
+                    regions=[nanchang]
+                    if nanchang and spec.role in ("market_manager", "supervisor")
+                    else [],
                     territories=[territory] if territory else [],
                     password=generate_password(12, symbols="-"),
                     must_change_password=False,
@@ -149,6 +154,7 @@ DEMO_STEPS = [
     "onboarding.demo.load_cases",
     "devices.demo.load_demo",
     "onboarding.fire_demo.load_cases",
+    "service.demo.load_demo",
 ]
 
 

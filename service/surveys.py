@@ -286,7 +286,13 @@ def _follow_up_owner(survey: Survey) -> User | None:
     ticket = survey.ticket
     candidates.append(ticket.team.lead if ticket is not None and ticket.team else None)
     for person in candidates:
-        if person is not None and person.is_active and customer_visible(person, customer):
+        # only someone who may work the follow-up ticket (e.g. not a market manager)
+        if (
+            person is not None
+            and person.is_active
+            and person.has_perm("service.work_ticket")
+            and customer_visible(person, customer)
+        ):
             return person
     supervisors = User.objects.filter(is_active=True, groups__role__code=SUPERVISOR_ROLE)
     return users_who_see(customer, supervisors).order_by("pk").first()

@@ -5,6 +5,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Region, Territory, User
 from audit.chain import chain_verify
+from ruwang.demo import USERS
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_demo_loads_the_organisation_once_and_prints_logins(var_dir):
     out = StringIO()
     call_command("demo", stdout=out)
     users = User.objects.count()
-    assert users == 14
+    assert users == len(USERS) == 17  # 14 roles, two more engineers and another agent
     assert User.objects.filter(is_demo=True).count() == users
     assert "sysadmin" in out.getvalue()
     # one user per built-in role

@@ -350,6 +350,14 @@ class LowScoreTests(SurveyTestCase):
         self.answer(self.survey, csat="2", nps="9")
         assert self.follow_up().assignee == self.users["supervisor"]
 
+    def test_an_owners_manager_who_does_not_work_tickets_is_passed_over(self):
+        owner = self.users["market"]
+        owner.supervisor = self.users["market_manager"]  # sees the customer, works no tickets
+        owner.save(update_fields=["supervisor"])
+        self.answer(self.survey, csat="1")
+        assert self.last_response.status_code == 302  # answered: on to the thank-you page
+        assert self.follow_up().assignee == self.users["supervisor"]
+
     def test_a_detractor_nps_also_opens_a_follow_up(self):
         self.answer(self.survey, csat="4", nps="6")
         assert self.follow_up().status == TicketStatus.ASSIGNED
