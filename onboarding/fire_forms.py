@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
@@ -31,8 +32,14 @@ from devices.models import (
     RegistrationAction,
 )
 from onboarding import fire_pdf, fire_services
-from onboarding.models import Annex, MaterialLine, PurchaseOrder, ServiceContract
-from workflow.models import Case, Task, TaskStatus
+from onboarding.models import (
+    Annex,
+    InstallationFile,
+    MaterialLine,
+    PurchaseOrder,
+    ServiceContract,
+)
+from workflow.models import Case, Task
 from workflow.registry import DATA_LABELS, ApprovalForm, TaskForm, register_form
 
 YES_NO = [("yes", _("Yes")), ("no", _("No"))]
@@ -72,20 +79,11 @@ def _text(rows: int = 3) -> forms.Textarea:
     return forms.Textarea(attrs={"rows": rows})
 
 
-def _last_completed(case: Case, form_key: str) -> Task | None:
-    return (
-        case.tasks.filter(form_key=form_key, status__in=(TaskStatus.COMPLETED, TaskStatus.RETURNED))
-        .select_related("completed_by")
-        .order_by("-completed_at", "-id")
-        .first()
-    )
-
-
 class FireTaskForm(TaskForm):
     """A step of the fire SOP: knows the case's installation file."""
 
-    @property
-    def record(self) -> Any:
+    @cached_property
+    def record(self) -> InstallationFile:
         return fire_services.installation_file(self.case)
 
     @property
@@ -171,7 +169,7 @@ class NoticeForm(FireTaskForm):
         return initial
 
     def rejection(self) -> str:
-        last = _last_completed(self.case, "fire_notice_approval")
+        last = fire_services.last_completed(self.case, "fire_notice_approval")
         if last is not None and last.outcome == "reject":
             return str(last.data.get("reason", ""))
         return ""
@@ -599,7 +597,7 @@ class DrawingsUpdateForm(FireTaskForm):
         return str(self.case.data.get("differences") or "")
 
     def updated_documents(self) -> list[Document]:
-        survey = _last_completed(self.case, "fire_survey")
+        survey = fire_services.last_completed(self.case, "fire_survey")
         since = survey.completed_at if survey else self.task.created_at
         return list(
             Document.objects.filter(
@@ -689,7 +687,7 @@ class DigitisationForm(FireTaskForm):
         return fire_services.digitisation_state(self.record)
 
     def verification_problems(self) -> str:
-        last = _last_completed(self.case, "fire_verification")
+        last = fire_services.last_completed(self.case, "fire_verification")
         if last is not None and last.data.get("verification_result") == "fail":
             return str(last.data.get("problems", ""))
         return ""
@@ -951,7 +949,7 @@ class ArchiveForm(FireTaskForm):
     archive_notes = forms.CharField(label=_("Notes"), required=False, widget=_text(2))
 
     def documents(self) -> list[Document]:
-        return fire_services.case_documents(self.case)
+        return fire_services.case_documents(self.record)
 
 
 def _archive_complete(task: Task, data: Mapping[str, Any], actor: User) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.forms import FileInput
 from django.utils import timezone
 
 from accounts.models import User
@@ -26,7 +27,7 @@ from onboarding.pdf import (
     TableSection,
     form_pdf,
 )
-from workflow.models import Case, Task, TaskStatus
+from workflow.models import Case, Task
 from workflow.registry import FORMS
 from workflow.selectors import display_value
 from workflow.services import to_json
@@ -47,28 +48,10 @@ def _rows(
     spec = FORMS[form_key]
     rows = []
     for name, field in spec.form_class.base_fields.items():
-        if name in skip or isinstance(field.widget, _FILE_WIDGETS):
+        if name in skip or isinstance(field.widget, FileInput):
             continue
         rows.append((str(field.label), display_value(field, data.get(name))))
     return rows
-
-
-def _file_widgets() -> tuple[type, ...]:
-    from django.forms import ClearableFileInput, FileInput
-
-    return (FileInput, ClearableFileInput)
-
-
-_FILE_WIDGETS = _file_widgets()
-
-
-def _done(case: Case, form_key: str) -> Task | None:
-    return (
-        case.tasks.filter(form_key=form_key, status__in=(TaskStatus.COMPLETED, TaskStatus.RETURNED))
-        .select_related("completed_by")
-        .order_by("-completed_at", "-id")
-        .first()
-    )
 
 
 def _person(user: User | None) -> str:
@@ -376,7 +359,7 @@ def _sections(
         ]
     # the completion notice
     collector = record.collector
-    install = _done(case, "fire_install")
+    install = fire_services.last_completed(case, "fire_install")
     test = extra.get("joint_test")
     text = (
         f"市场部：\n　　客户“{customer.name}”"
@@ -402,7 +385,7 @@ def _signatures(
 ) -> list[Signature]:
     today = _day(timezone.now())
     if annex == Annex.NOTICE:
-        notice = _done(case, "fire_notice")
+        notice = fire_services.last_completed(case, "fire_notice")
         header = fire_services.form_header(annex)
         return [
             Signature(
@@ -413,7 +396,7 @@ def _signatures(
             Signature("审批人", header.approver or _person(approver), today),
         ]
     if annex == Annex.MATERIALS:
-        plan = _done(case, "fire_material_plan")
+        plan = fire_services.last_completed(case, "fire_material_plan")
         if plan is not None and plan.completed_by is not None:
             signatures = [
                 Signature("编制人", _person(plan.completed_by), _day(plan.completed_at)),
@@ -438,7 +421,7 @@ def _signatures(
     if annex == Annex.COMMISSIONING:
         signatures.append(Signature("远程监控中心", "", ""))
     if annex == Annex.HANDOVER:
-        install = _done(case, "fire_install")
+        install = fire_services.last_completed(case, "fire_install")
         signatures.insert(
             0, Signature("移交人", _person(install.completed_by) if install else "", "")
         )

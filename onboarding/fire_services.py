@@ -37,7 +37,8 @@ from onboarding.models import (
     PurchaseOrder,
     ServiceContract,
 )
-from workflow.models import Case
+from service.services import add_months
+from workflow.models import Case, Task, TaskStatus
 
 # Printed on the forms until the system administrator sets the company's own details.
 DEFAULT_HEADERS: dict[str, tuple[str, str]] = {
@@ -83,6 +84,16 @@ def form_headers_ensure() -> int:
     ]
     FormHeader.objects.bulk_create(missing)
     return len(missing)
+
+
+def last_completed(case: Case, form_key: str) -> Task | None:
+    """The latest completion (or return) of a step of the case, with who did it."""
+    return (
+        case.tasks.filter(form_key=form_key, status__in=(TaskStatus.COMPLETED, TaskStatus.RETURNED))
+        .select_related("completed_by")
+        .order_by("-completed_at", "-id")
+        .first()
+    )
 
 
 # --- the installation file ---------------------------------------------------------------------
@@ -469,17 +480,6 @@ def form_record_file(
 # --- go-live and archive ----------------------------------------------------------------------
 
 
-def _months_after(day: dt.date, months: int) -> dt.date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for last in (31, 30, 29, 28):
-        try:
-            return day.replace(year=year, month=month, day=min(day.day, last))
-        except ValueError:
-            continue
-    raise ValueError(day)
-
-
 def warranty_start(*, case: Case, handed_over_on: dt.date) -> dt.date | None:
     """The collector's warranty runs from the handover for the contract's warranty months."""
     record = installation_file(case)
@@ -490,7 +490,7 @@ def warranty_start(*, case: Case, handed_over_on: dt.date) -> dt.date | None:
     collector = record.collector
     if collector is None:
         return None
-    ends = _months_after(handed_over_on, months)
+    ends = add_months(handed_over_on, months)
     before = collector.warranty_ends_on
     collector.warranty_ends_on = ends
     collector.save(update_fields=["warranty_ends_on", "updated_at"])
@@ -503,9 +503,9 @@ def warranty_start(*, case: Case, handed_over_on: dt.date) -> dt.date | None:
     return ends
 
 
-def case_documents(case: Case) -> list[Document]:
-    """The documents of a case: its customer's onboarding documents and the case's records."""
-    record = installation_file(case)
+def case_documents(record: InstallationFile) -> list[Document]:
+    """The documents of a case (its installation file): the customer's onboarding documents of
+    the case's building and the case's own form records."""
     kinds = (
         DocumentKind.CONTRACT,
         DocumentKind.FLOOR_PLAN,
@@ -515,8 +515,8 @@ def case_documents(case: Case) -> list[Document]:
         DocumentKind.PHOTO,
         DocumentKind.TEST_REPORT,
     )
-    own = {r.document_id for r in FormRecord.objects.filter(case=case)}
-    documents = Document.objects.filter(customer_id=case.customer_id).filter(
+    own = FormRecord.objects.filter(case_id=record.case_id).values("document_id")
+    documents = Document.objects.filter(customer_id=record.customer_id).filter(
         Q(kind__in=kinds, current__isnull=False) | Q(pk__in=own)
     )
     if record.site_id:
@@ -534,7 +534,7 @@ def case_archive(*, actor: User | None, case: Case) -> InstallationFile:
     with transaction.atomic():
         documents_freeze(
             actor=None,
-            documents=case_documents(case),
+            documents=case_documents(record),
             reason=_("Onboarding case %(number)s archived") % {"number": case.number},
         )
         record.archived_at = timezone.now()

@@ -24,7 +24,8 @@ from service import surveys
 from service.services import after_sales_plan_start
 from workflow.engine import EngineError
 from workflow.handlers import customer_activate
-from workflow.models import Case, Notification, TaskStatus
+from workflow.models import Case, TaskStatus
+from workflow.notifications import notify
 from workflow.registry import DATA_LABELS, HandlerContext, service_handler
 from workflow.services import territory_manager
 
@@ -101,14 +102,8 @@ def archive(ctx: HandlerContext) -> None:
 
 def _notify_case(recipients: list[User], case: Case, *, kind: str, text: str) -> int:
     """An in-app notification (and e-mail) about a case, linking to the case page."""
-    people = {u.pk: u for u in recipients if u is not None and u.is_active}
     url = reverse("workflow:case", args=[case.pk])
-    now = timezone.now()
-    Notification.objects.bulk_create(
-        Notification(recipient=u, kind=kind, text=text[:300], url=url, created_at=now)
-        for u in people.values()
-    )
-    return len(people)
+    return notify(recipients, kind=kind, text=text, task=None, url=url)
 
 
 def _role_users(role: str, case: Case) -> list[User]:

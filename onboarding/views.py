@@ -126,5 +126,5 @@ def archive(request: HttpRequest) -> HttpResponse:
         query = request.GET.copy()
         query["before"] = str(page[ARCHIVE_PAGE - 1].pk)
         more_url = f"{request.path}?{query.urlencode()}"
-    rows = [(record, case_documents(record.case)) for record in page[:ARCHIVE_PAGE]]
+    rows = [(record, case_documents(record)) for record in page[:ARCHIVE_PAGE]]
     return render(request, "onboarding/archive.html", {"rows": rows, "q": q, "more_url": more_url})

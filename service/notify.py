@@ -7,13 +7,11 @@ import logging
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from service.models import Ticket, TicketEntry
-from workflow.models import Notification
-from workflow.notifications import _send_after_commit
+from workflow.notifications import notify
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +21,8 @@ def ticket_url(ticket: Ticket) -> str:
 
 
 def people(recipients: list[User | None], ticket: Ticket, *, kind: str, text: str) -> int:
-    """An in-app notification and an e-mail to each active recipient."""
-    found = {u.pk: u for u in recipients if u is not None and u.is_active}
-    if not found:
-        return 0
-    url = ticket_url(ticket)
-    now = timezone.now()
-    Notification.objects.bulk_create(
-        Notification(recipient=u, kind=kind, text=text[:300], url=url, created_at=now)
-        for u in found.values()
-    )
-    _send_after_commit(text, url, [u.email for u in found.values() if u.email], False)
-    return len(found)
+    """An in-app notification and an e-mail to each active recipient, linking to the ticket."""
+    return notify(recipients, kind=kind, text=text, task=None, url=ticket_url(ticket))
 
 
 def assigned(ticket: Ticket) -> int:

@@ -31,14 +31,21 @@ def _due_text(task: Task) -> str:
 
 
 def notify(
-    recipients: Iterable[User], *, kind: str, text: str, task: Task | None, robots: bool = False
+    recipients: Iterable[User | None],
+    *,
+    kind: str,
+    text: str,
+    task: Task | None,
+    robots: bool = False,
+    url: str = "",
 ) -> int:
     """An in-app notification per recipient, an e-mail to those with an address, and
-    (for reminders, breaches and escalations) a message to every active group robot."""
+    (for reminders, breaches and escalations) a message to every active group robot.
+    The link is the task's page, or `url` (a case, a ticket) for notifications without a task."""
     people = {u.pk: u for u in recipients if u is not None and u.is_active}
     if not people and not robots:
         return 0
-    url = reverse("workflow:task", args=[task.pk]) if task else ""
+    url = reverse("workflow:task", args=[task.pk]) if task else url
     now = timezone.now()
     Notification.objects.bulk_create(
         Notification(recipient=u, kind=kind, text=text[:300], url=url, task=task, created_at=now)

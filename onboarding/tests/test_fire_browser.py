@@ -550,7 +550,7 @@ def test_the_whole_fire_sop_is_walked_through_the_ui_by_six_roles(team: Team) ->
     for form in records.values():
         with form.document.current.file.open("rb") as handle:
             assert handle.read(5) == b"%PDF-", form.annex
-    documents = fire_services.case_documents(case)
+    documents = fire_services.case_documents(fire_services.installation_file(case))
     assert documents and all(d.is_frozen for d in documents)
     assert fire_services.installation_file(case).archived_at is not None
 

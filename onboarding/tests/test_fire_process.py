@@ -15,11 +15,11 @@ from customers.tests.factories import make_customer
 from devices.models import CollectorRegistration, JointTestStatus, RegistrationAction
 from devices.tests.factories import make_collector
 from onboarding import fire_services, fire_steps
-from onboarding.fire_services import _months_after
 from onboarding.models import Annex, FormRecord, MaterialLine, PurchaseOrder, ServiceContract
 from onboarding.services import PROCESSES_DIR
 from ruwang.testing import PersonaTestCase, make_regions
 from service.models import AfterSalesPlan, Survey
+from service.services import add_months
 from workflow import services as workflow_services
 from workflow.models import CaseStatus, TaskStatus
 from workflow.services import case_start, definition_problems
@@ -168,7 +168,7 @@ class FireProcessTests(PersonaTestCase):
         self.customer.refresh_from_db()
         assert self.customer.status == "active"
         self.collector.refresh_from_db()
-        assert self.collector.warranty_ends_on == _months_after(date.today(), 12)
+        assert self.collector.warranty_ends_on == add_months(date.today(), 12)
         plan = AfterSalesPlan.objects.get(case=case)
         assert plan.revisits.count() == 4
         # and the customer is asked how the onboarding went
@@ -183,7 +183,7 @@ class FireProcessTests(PersonaTestCase):
         assert CollectorRegistration.objects.filter(
             collector=self.collector, action=RegistrationAction.FILED
         ).exists()
-        documents = fire_services.case_documents(case)
+        documents = fire_services.case_documents(fire_services.installation_file(case))
         assert documents and all(d.is_frozen for d in documents)
 
         # eight forms and the completion notice, each a PDF naming the customer in Chinese
