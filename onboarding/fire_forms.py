@@ -374,6 +374,7 @@ def _broadband_complete(task: Task, data: Mapping[str, Any], actor: User) -> Non
 # --- 附件三: material plan (engineering) and procurement (采购部) ---------------------------
 
 MAX_LINES = 30
+MIN_ROWS = 20  # rows offered on the page: a collector install rarely needs more
 DEFAULT_LINES = [
     ("信息采集机", "", "1", "台", ""),
     ("通讯线缆", "RVVP 2×1.0", "50", "米", ""),
@@ -392,7 +393,7 @@ class MaterialPlanForm(FireTaskForm):
 
     def rows(self) -> list[dict[str, str]]:
         """The rows to show: what was posted, else the saved plan, else a usual starting plan,
-        followed by empty rows (at least 12 rows in all)."""
+        followed by empty rows (at least MIN_ROWS in all, up to MAX_LINES)."""
         if self.is_bound:
             rows = [
                 r for r in (self._posted(n) for n in range(1, MAX_LINES + 1)) if any(r.values())
@@ -410,7 +411,7 @@ class MaterialPlanForm(FireTaskForm):
                 }
                 for line in saved
             ] or [dict(zip(keys, values, strict=True)) for values in DEFAULT_LINES]
-        blanks = max(12 - len(rows), 3)
+        blanks = max(MIN_ROWS - len(rows), 3)
         return (rows + [self._blank() for _ in range(blanks)])[:MAX_LINES]
 
     @staticmethod
