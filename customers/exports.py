@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 from customers.models import Customer
+from ruwang.lib.excel import append_row
 from ruwang.lib.masking import mask_phone
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -48,7 +49,8 @@ def customers_xlsx(rows: Iterable[Customer], *, reveal: bool) -> tuple[bytes, in
     for customer in rows:
         primary = next(iter(getattr(customer, "primary", [])), None)
         mobile = primary.mobile if primary else ""
-        sheet.append(
+        append_row(
+            sheet,
             [
                 customer.name,
                 customer.short_name,
@@ -65,7 +67,7 @@ def customers_xlsx(rows: Iterable[Customer], *, reveal: bool) -> tuple[bytes, in
                 mobile if reveal or not mobile else mask_phone(mobile),
                 "、".join(t.name for t in customer.tags.all()),
                 timezone.localtime(customer.created_at).strftime("%Y-%m-%d %H:%M"),
-            ]
+            ],
         )
         count += 1
     return _save(workbook), count
@@ -76,9 +78,9 @@ def personal_data_xlsx(data: dict[str, Any]) -> bytes:
     sheet = workbook.create_sheet(_("Personal data"))
     for key, value in data.items():
         if key != "consents":
-            sheet.append([key, "" if value is None else str(value)])
+            append_row(sheet, [key, "" if value is None else str(value)])
     consents = workbook.create_sheet(_("Consent records"))
     consents.append(["notice_version", "channel", "given_at", "covers_id_number", "withdrawn_at"])
     for consent in data["consents"]:
-        consents.append([str(v) if v is not None else "" for v in consent.values()])
+        append_row(consents, [str(v) if v is not None else "" for v in consent.values()])
     return _save(workbook)

@@ -47,6 +47,7 @@ from devices.models import (
     split_address,
 )
 from devices.selectors import collector_visible
+from ruwang.lib.excel import append_row
 
 __all__ = [
     "COLUMNS",
@@ -1003,5 +1004,5 @@ def export_xlsx(collector: Collector, points: Iterable[Point]) -> bytes:
     workbook = Workbook()
     sheet = _points_sheet(workbook)
     for row in export_rows(points, load_context(collector)):
-        sheet.append(row)
+        append_row(sheet, row)
     return _workbook_bytes(workbook)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from ruwang.lib.excel import append_row
 from ruwang.lib.views import require
 from service import warranty
 
@@ -87,7 +88,8 @@ def warranty_export(request: HttpRequest) -> HttpResponse:
     rows = 0
     for collector in warranty.warranties_expiring(user, days=days, today=today)[:EXPORT_MAX_ROWS]:
         assert collector.warranty_ends_on is not None and collector.customer is not None
-        sheet.append(
+        append_row(
+            sheet,
             [
                 collector.warranty_ends_on,
                 (collector.warranty_ends_on - today).days,
@@ -96,7 +98,7 @@ def warranty_export(request: HttpRequest) -> HttpResponse:
                 collector.serial_number,
                 collector.location,
                 collector.contract_number or "",  # type: ignore[attr-defined]
-            ]
+            ],
         )
         rows += 1
     for column, width in zip("ABCDEFG", (14, 10, 30, 20, 18, 20, 20), strict=True):

@@ -46,6 +46,7 @@ from devices.models import (
 )
 from devices.network_services import NOTE_MAX_LENGTH, TEXT_MAX_LENGTH
 from devices.selectors import collectors_visible_to
+from ruwang.lib.excel import append_row
 from ruwang.lib.views import apply_errors
 
 VIEW_PERMS = ("devices.manage_network", "devices.view_board")
@@ -742,7 +743,8 @@ def worklog_export(request: HttpRequest) -> HttpResponse:
     rows = 0
     for entry in sel.worklog_entries(start, end):
         collector = entry.collector
-        sheet.append(
+        append_row(
+            sheet,
             [
                 entry.day,
                 entry.get_category_display(),
@@ -751,7 +753,7 @@ def worklog_export(request: HttpRequest) -> HttpResponse:
                 collector.customer.name if collector and collector.customer else "",
                 str(entry.author),
                 timezone.localtime(entry.created_at).replace(tzinfo=None),
-            ]
+            ],
         )
         rows += 1
     for column, width in zip("ABCDEFG", (12, 14, 60, 18, 24, 14, 20), strict=True):
