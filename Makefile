@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
+DOVECOT := /usr/sbin/dovecot
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test install lint typecheck migrations-check pytest messages clean
@@ -20,7 +21,7 @@ install: $(STAMP)
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
 $(CHROMIUM):
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei
 
 ## make run: install, migrate SQLite, load the demo organisation once, serve on :8000
 run: $(STAMP)
@@ -42,7 +43,12 @@ typecheck: $(STAMP)
 migrations-check: $(STAMP)
 	RUWANG_ENV=test $(BIN)/ruwang makemigrations --check --dry-run
 
-pytest: $(STAMP) $(CHROMIUM)
+# The e-mail tests start a private IMAP server (Debian's dovecot; the system service is not used).
+$(DOVECOT):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd
+
+pytest: $(STAMP) $(CHROMIUM) $(DOVECOT)
 	RUWANG_ENV=test $(BIN)/pytest -n auto -q
 
 ## make messages: refresh the translation catalogues after changing user-visible strings

@@ -500,3 +500,34 @@ class ImportJob(models.Model):
     @property
     def ok(self) -> bool:
         return self.status == ImportStatus.DONE and not self.problems and not self.file_error
+
+
+class Segment(models.Model):
+    """A saved, named set of customers (客户细分) defined by conditions, e.g. "南昌的重点单位".
+
+    `definition` is a condition tree evaluated by customers.segments:
+    {"op": "and" | "or", "items": [{"field": "region", "values": [...]}, {"op": ..., ...}]}.
+    The set is evaluated when used (a notice's recipients, a list filter), never stored."""
+
+    name = models.CharField(_("name"), max_length=60)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    definition = models.JSONField(_("conditions"), default=dict)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Shared segments are offered to everyone who may use segments; others only to their owner.
+    is_shared = models.BooleanField(_("shared"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+
+    def __str__(self) -> str:
+        return self.name

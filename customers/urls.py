@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers import views
+from customers import urls_segments, views
 
 app_name = "customers"
 
@@ -42,4 +42,5 @@ urlpatterns = [
         "<int:pk>/documents/<int:document_pk>/version/", views.document_add, name="document_version"
     ),
     path("files/<int:version_pk>/", views.document_download, name="download"),
+    *urls_segments.urlpatterns,
 ]

@@ -203,6 +203,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
     context["after_sales"] = service_selectors.customer_after_sales(user, customer)
     context["ticket_card"] = ticket_selectors.customer_tickets(user, customer)
+    from inquiries import selectors as inquiry_selectors
+
+    context["inquiry_card"] = inquiry_selectors.customer_inquiries(user, customer)
     context["contracts"] = list(
         ServiceContract.objects.filter(customer=customer)
         .select_related("document__current")

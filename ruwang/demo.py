@@ -69,6 +69,8 @@ USERS = [
     DemoUser("supervisor", "徐静", "customer_centre", "supervisor", "director"),
     DemoUser("agent", "吴婷", "customer_centre", "customer_centre_agent", "supervisor"),
     DemoUser("agent2", "罗丹", "customer_centre", "customer_centre_agent", "supervisor"),
+    DemoUser("sales", "刘芳", "market", "inquiry_responder", "market_mgr", "nanchang_east"),
+    DemoUser("property", "何静", "property", "inquiry_responder", "director"),
     DemoUser("netadmin", "孙浩", "network_ops", "network_admin", "director"),
     DemoUser("sysadmin", "马超", "network_ops", "system_admin"),
     DemoUser("auditor", "胡敏", "operations_office", "audit_admin"),
@@ -155,6 +157,7 @@ DEMO_STEPS = [
     "devices.demo.load_demo",
     "onboarding.fire_demo.load_cases",
     "service.demo.load_demo",
+    "inquiries.demo.load_demo",
 ]
 
 

@@ -220,6 +220,82 @@ SECTIONS: tuple[NavSection, ...] = (
         ),
     ),
     NavSection(
+        "inquiries",
+        _("Online inquiries"),
+        "chat-left-text",
+        (
+            NavItem(
+                _("Inquiry queue"), "inquiries:queue", "inbox", _perm("inquiries.view_inquiry")
+            ),
+            NavItem(
+                _("Enter a question found online"),
+                "inquiries:create",
+                "plus-circle",
+                _perm("inquiries.add_inquiry"),
+            ),
+            NavItem(
+                _("Customer notices"),
+                "inquiries:notices",
+                "megaphone",
+                _perm("inquiries.view_notice"),
+            ),
+            NavItem(
+                _("Customer segments"),
+                "customers:segments",
+                "funnel",
+                _perm("customers.view_segment"),
+            ),
+            NavItem(
+                _("Inquiry statistics"),
+                "inquiries:stats",
+                "bar-chart-line",
+                _perm("inquiries.view_inquiry_stats"),
+            ),
+            NavItem(
+                _("Public links"),
+                "inquiries:public_links",
+                "link-45deg",
+                _perm("inquiries.view_project"),
+            ),
+            NavItem(
+                _("Projects"),
+                "admin:inquiries_project_changelist",
+                "building",
+                _perm("inquiries.view_project"),
+            ),
+            NavItem(
+                _("Responsibility matrix"),
+                "admin:inquiries_routingrule_changelist",
+                "diagram-3",
+                _perm("inquiries.view_routingrule"),
+            ),
+            NavItem(
+                _("Reply templates"),
+                "admin:inquiries_replytemplate_changelist",
+                "file-text",
+                _perm("inquiries.view_replytemplate"),
+            ),
+            NavItem(
+                _("Contentious keywords"),
+                "admin:inquiries_contentiouskeyword_changelist",
+                "exclamation-triangle",
+                _perm("inquiries.view_contentiouskeyword"),
+            ),
+            NavItem(
+                _("Mailboxes"),
+                "admin:inquiries_mailbox_changelist",
+                "envelope",
+                _perm("inquiries.view_mailbox"),
+            ),
+            NavItem(
+                _("Inquiry desk settings"),
+                "admin:inquiries_desksettings_changelist",
+                "sliders",
+                _perm("inquiries.view_desksettings"),
+            ),
+        ),
+    ),
+    NavSection(
         "system",
         _("System administration"),
         "gear",

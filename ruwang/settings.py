@@ -6,6 +6,7 @@ RUWANG_ENV selects defaults: `development` (the default; `make run`), `test` (py
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 from datetime import timedelta
@@ -105,6 +106,7 @@ INSTALLED_APPS = [
     "onboarding",
     "devices",
     "service",
+    "inquiries",
 ]
 
 MIDDLEWARE = [
@@ -361,6 +363,19 @@ if not _revisit_months or not all(m.isdigit() and 1 <= int(m) <= 120 for m in _r
 RUWANG_REVISIT_MONTHS = tuple(sorted({int(m) for m in _revisit_months}))
 # Satisfaction surveys (满意度调查): days a survey link stays open for the customer's answer.
 RUWANG_SURVEY_DAYS = env_int("RUWANG_SURVEY_DAYS", 14, minimum=1)
+
+# Public question form (网上提问): at most this many submissions per client IP per window
+# ("hits/seconds"). Behind a reverse proxy set RUWANG_TRUST_X_FORWARDED_FOR, or every visitor
+# shares the proxy's address and so one limit.
+INQUIRY_FORM_RATE = env_str("RUWANG_INQUIRY_FORM_RATE", "5/600")
+if not re.fullmatch(r"[1-9]\d*/[1-9]\d*", INQUIRY_FORM_RATE):
+    raise ConfigError(
+        f"RUWANG_INQUIRY_FORM_RATE must be 'hits/seconds', e.g. 5/600; got {INQUIRY_FORM_RATE!r}"
+    )
+# Customer notices by SMS and WeCom (企业微信): dotted paths of the gateway classes (the default
+# only logs each message; a provider's class implements inquiries.gateways.MessageGateway).
+INQUIRY_SMS_GATEWAY = env_str("RUWANG_SMS_GATEWAY", "inquiries.gateways.LoggingGateway")
+INQUIRY_WECOM_GATEWAY = env_str("RUWANG_WECOM_GATEWAY", "inquiries.gateways.LoggingGateway")
 
 # Largest accepted upload (customer documents, floor plans), in megabytes.
 DOCUMENT_MAX_BYTES = env_int("RUWANG_DOCUMENT_MAX_MB", 50, minimum=1) * 1024 * 1024

@@ -27,6 +27,7 @@ PERSONAS: dict[str, str | None] = {
     "account_manager": "account_manager",
     "agent": "customer_centre_agent",
     "supervisor": "supervisor",
+    "responder": "inquiry_responder",
     "netadmin": "network_admin",
     "sysadmin": "system_admin",
     "auditor": "audit_admin",

@@ -14,6 +14,7 @@ urlpatterns = [
     path("onboarding/", include("onboarding.urls")),
     path("devices/", include("devices.urls")),
     path("service/", include("service.urls")),
+    path("inquiries/", include("inquiries.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),

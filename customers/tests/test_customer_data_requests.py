@@ -145,6 +145,7 @@ class DataSubjectRequestTests(PersonaTestCase):
                 "account_manager",
                 "supervisor",
                 "outsider",
+                "responder",
                 "auditor",
             },
         )

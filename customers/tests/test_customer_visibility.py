@@ -171,6 +171,7 @@ class EditPageAccessTests(PersonaTestCase):
         "supervisor",
         "auditor",
         "outsider",
+        "responder",
     }
 
     @classmethod

@@ -27,7 +27,15 @@ def _stored_files() -> int:
 
 class DocumentFreezeTests(PersonaTestCase):
     EDITORS = ("engineer", "technical", "agent", "sysadmin")  # see every customer, may change
-    HIDDEN = ("market", "market_manager", "account_manager", "supervisor", "auditor", "outsider")
+    HIDDEN = (
+        "market",
+        "market_manager",
+        "account_manager",
+        "supervisor",
+        "auditor",
+        "outsider",
+        "responder",
+    )
 
     @classmethod
     def setUpClass(cls) -> None:

@@ -42,7 +42,7 @@ def mask_field(name: str, value: object) -> object:
     if value in (None, ""):
         return value
     lowered = name.lower()
-    if lowered in SECRET_FIELDS or lowered.endswith(("_secret", "_token", "_key")):
+    if lowered in SECRET_FIELDS or lowered.endswith(("_secret", "_token", "_key", "_encrypted")):
         return MASK
     if lowered in PERSONAL_FIELDS or lowered.endswith(("_mobile", "_phone", "_email")):
         text = str(value)

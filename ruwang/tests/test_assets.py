@@ -70,8 +70,11 @@ def test_every_chinese_translation_is_filled_and_compiled():
     fuzzy = [e.msgid for e in po.fuzzy_entries()]
     assert untranslated == [] and fuzzy == []
     mo = polib.mofile(str(po_path.with_suffix(".mo")))
-    compiled = {e.msgid: (e.msgstr or e.msgstr_plural) for e in mo}
-    missing_in_mo = [e.msgid for e in po if e.msgid not in compiled]
+    # Keyed by context too: "Sent" as a reply status is not "Sent" as a column heading.
+    compiled = {(e.msgctxt, e.msgid): (e.msgstr or e.msgstr_plural) for e in mo}
+    missing_in_mo = [e.msgid for e in po if (e.msgctxt, e.msgid) not in compiled]
     assert missing_in_mo == [], "run `make messages` to recompile the catalogue"
-    stale = [e.msgid for e in po if not e.msgid_plural and compiled[e.msgid] != e.msgstr]
+    stale = [
+        e.msgid for e in po if not e.msgid_plural and compiled[(e.msgctxt, e.msgid)] != e.msgstr
+    ]
     assert stale == [], "run `make messages` to recompile the catalogue"

@@ -45,7 +45,8 @@ def test_demo_loads_the_organisation_once_and_prints_logins(var_dir):
     out = StringIO()
     call_command("demo", stdout=out)
     users = User.objects.count()
-    assert users == len(USERS) == 17  # 14 roles, two more engineers and another agent
+    # 15 roles, a second inquiry responder, two more engineers and another agent
+    assert users == len(USERS) == 19
     assert User.objects.filter(is_demo=True).count() == users
     assert "sysadmin" in out.getvalue()
     # one user per built-in role

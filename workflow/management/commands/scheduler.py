@@ -1,5 +1,6 @@
 """Enqueue periodic background work every minute (started by `ruwang serve`): the SLA ticks of
-tasks and tickets, and the revisit tickets that fall due (opened once, on their date)."""
+tasks, tickets and inquiries, the revisit tickets that fall due (opened once, on their date), the
+inquiry mailboxes to poll and the scheduled notices whose time has come."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from django.core.management.base import BaseCommand, CommandParser
 
 class Command(BaseCommand):
     help = (
-        "Enqueue the SLA ticks of tasks and tickets (reminders, breaches, escalations) and "
-        "the revisit tickets due every --interval seconds."
+        "Enqueue the SLA ticks of tasks, tickets and inquiries (reminders, breaches, "
+        "escalations), the revisit tickets due, the mailbox poll and the scheduled notices "
+        "every --interval seconds."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,6 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="enqueue one tick and exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from inquiries.mail import mailboxes_poll
+        from inquiries.notices import notices_send_due
+        from inquiries.tasks import inquiry_sla_tick
         from service.dashboard import dashboard_refresh
         from service.tasks import revisit_tickets_tick, ticket_sla_tick
         from workflow.tasks import sla_tick
@@ -38,6 +43,9 @@ class Command(BaseCommand):
             sla_tick.enqueue()
             ticket_sla_tick.enqueue()
             revisit_tickets_tick.enqueue()  # opens each due revisit's ticket once
+            inquiry_sla_tick.enqueue()  # the 24-hour reply deadline of online inquiries
+            mailboxes_poll.enqueue()  # customer e-mail into the inquiry desk
+            notices_send_due.enqueue()  # notices scheduled for now or earlier
             if ticks % 10 == 0:  # the service dashboard's figures, every ten ticks
                 dashboard_refresh.enqueue()
             ticks += 1
