@@ -12,7 +12,14 @@ from django import forms
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
-from customers.segments import CONDITION_TYPES, MAX_CONDITIONS, MAX_DEPTH, ValueKind, is_group
+from customers.segments import (
+    CONDITION_TYPES,
+    MAX_CONDITIONS,
+    MAX_DEPTH,
+    ConditionType,
+    ValueKind,
+    is_group,
+)
 
 ROOT = "n"
 _PATH_RE = re.compile(r"^n(-\d{1,2}){0,%d}$" % (MAX_DEPTH - 1))  # noqa: UP031 - a regex
@@ -49,6 +56,8 @@ def _condition_from(data: QueryDict, path: str) -> dict[str, Any]:
         node["values"] = [t.strip() for t in _SPLIT_RE.split(data.get(f"text-{path}", "")) if t]
     elif ctype.kind == ValueKind.DATE_RANGE:
         node["values"] = [data.get(f"from-{path}", ""), data.get(f"to-{path}", "")]
+    elif ctype.kind == ValueKind.PARAMS:
+        node["values"] = [data.get(f"p{i}-{path}", "") for i in range(len(ctype.params))]
     else:
         node["values"] = [v for v in data.getlist(f"values-{path}") if v]
     return node
@@ -143,6 +152,21 @@ def tree_apply(tree: dict[str, Any], action: str) -> dict[str, Any]:
 
 
 @dataclass
+class BuilderParam:
+    """One input of a PARAMS condition as the template renders it."""
+
+    name: str  # the posted field, "p<index>-<path>"
+    label: str
+    kind: str
+    value: str
+    unit: str = ""
+    required: bool = False
+    minimum: str = ""
+    maximum: str = ""
+    options: list[tuple[str, str, bool]] = field(default_factory=list)
+
+
+@dataclass
 class BuilderNode:
     path: str
     number: str
@@ -160,6 +184,7 @@ class BuilderNode:
     date_from: str = ""
     date_to: str = ""
     can_nest: bool = False
+    params: list[BuilderParam] = field(default_factory=list)
 
 
 def _builder_condition(node: dict[str, Any], path: str, number: str, depth: int) -> BuilderNode:
@@ -184,9 +209,35 @@ def _builder_condition(node: dict[str, Any], path: str, number: str, depth: int)
         item.options = [(value, label, value in chosen) for value, label in ctype.options()]
     elif ctype.kind == ValueKind.TEXT:
         item.text = "，".join(values)
+    elif ctype.kind == ValueKind.PARAMS:
+        item.params = _builder_params(ctype, path, values)
     else:
         item.date_from, item.date_to = [*values, "", ""][:2]
     return item
+
+
+def _builder_params(ctype: ConditionType, path: str, values: list[str]) -> list[BuilderParam]:
+    shown = [*values, *[""] * len(ctype.params)]
+    params = []
+    for index, param in enumerate(ctype.params):
+        value = shown[index]
+        params.append(
+            BuilderParam(
+                name=f"p{index}-{path}",
+                label=str(param.label),
+                kind=param.kind.value,
+                value=value,
+                unit=str(param.unit),
+                required=param.required,
+                minimum=str(param.minimum),
+                maximum="" if param.maximum is None else str(param.maximum),
+                options=[
+                    (code, label, code == value)
+                    for code, label in (param.options() if param.options else [])
+                ],
+            )
+        )
+    return params
 
 
 def builder_tree(

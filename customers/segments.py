@@ -16,6 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -54,6 +55,27 @@ class ValueKind(StrEnum):
     IDS = "ids"  # primary keys of rows (districts, tags, people …)
     TEXT = "text"  # words any of which the field contains
     DATE_RANGE = "date_range"  # [from, to] as YYYY-MM-DD, either may be blank
+    PARAMS = "params"  # one value per entry of ConditionType.params, in order ("" = blank)
+
+
+class ParamKind(StrEnum):
+    INT = "int"
+    DECIMAL = "decimal"
+    CHOICE = "choice"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One input of a PARAMS condition (a count, an amount, a number of days, a kind)."""
+
+    name: str
+    label: str | Promise
+    kind: ParamKind = ParamKind.INT
+    required: bool = False
+    minimum: int | Decimal = 0
+    maximum: int | Decimal | None = None
+    options: Callable[[], list[tuple[str, str]]] | None = None  # CHOICE
+    unit: str | Promise = ""  # shown after the input: 天, 张, 元
 
 
 Options = Callable[[], list[tuple[str, str]]]
@@ -75,6 +97,13 @@ class ConditionType:
     model: str = ""
     # Shown under the value input in the builder.
     help_text: str | Promise = ""
+    # PARAMS: the inputs; `build`, `check` and `phrase` get their values in this order (None
+    # for a blank one; ints, Decimals or choice codes otherwise).
+    params: tuple[Param, ...] = ()
+    # PARAMS: a problem with the values together ("the minimum is above the maximum"), or None.
+    check: Callable[[list[Any]], str | None] | None = None
+    # PARAMS: the condition in words for describe() (“近 30 天工单数 ≥ 3”).
+    phrase: Callable[[list[Any]], str] | None = None
 
 
 CONDITION_TYPES: dict[str, ConditionType] = {}
@@ -326,6 +355,86 @@ def _clean_dates(number: str, ctype: ConditionType, values: Sequence[Any]) -> li
     return [day.isoformat() if day else "" for day in days]
 
 
+def _param_value(number: str, ctype: ConditionType, param: Param, text: str) -> Any:
+    if param.kind == ParamKind.CHOICE:
+        allowed = {value for value, _label in param.options()} if param.options else set()
+        if text not in allowed:
+            raise _problem(
+                number, ctype.label, _("“%(value)s” is not one of the choices.") % {"value": text}
+            )
+        return text
+    value: int | Decimal
+    try:
+        if param.kind == ParamKind.INT:
+            if not re.fullmatch(r"-?\d{1,9}", text):
+                raise ValueError(text)
+            value = int(text)
+        else:
+            value = Decimal(text)
+            if not value.is_finite() or abs(value) >= Decimal("1e12"):
+                raise ValueError(text)
+            value = value.quantize(Decimal("0.01"))
+    except (ValueError, InvalidOperation):
+        raise _problem(
+            number,
+            ctype.label,
+            _("“%(param)s” must be a number.") % {"param": param.label},
+        ) from None
+    if value < param.minimum:
+        raise _problem(
+            number,
+            ctype.label,
+            _("“%(param)s” must be at least %(min)s.")
+            % {"param": param.label, "min": param.minimum},
+        )
+    if param.maximum is not None and value > param.maximum:
+        raise _problem(
+            number,
+            ctype.label,
+            _("“%(param)s” must be at most %(max)s.")
+            % {"param": param.label, "max": param.maximum},
+        )
+    return value
+
+
+def _clean_params(number: str, ctype: ConditionType, raw: Sequence[Any]) -> list[str]:
+    if len(raw) > len(ctype.params):
+        raise _problem(number, ctype.label, _("too many values."))
+    texts = [str(v if v is not None else "").replace("\x00", "").strip() for v in raw]
+    texts += [""] * (len(ctype.params) - len(texts))
+    typed: list[Any] = []
+    for param, text in zip(ctype.params, texts, strict=True):
+        if not text:
+            if param.required:
+                raise _problem(
+                    number, ctype.label, _("fill in “%(param)s”.") % {"param": param.label}
+                )
+            typed.append(None)
+            continue
+        typed.append(_param_value(number, ctype, param, text))
+    if ctype.check is not None:
+        problem = ctype.check(typed)
+        if problem:
+            raise _problem(number, ctype.label, problem)
+    return ["" if value is None else str(value) for value in typed]
+
+
+def params_typed(ctype: ConditionType, values: Sequence[Any]) -> list[Any]:
+    """Stored (already cleaned) PARAMS values as ints, Decimals, codes or None."""
+    texts = [str(v) for v in values] + [""] * (len(ctype.params) - len(values))
+    typed: list[Any] = []
+    for param, text in zip(ctype.params, texts, strict=False):
+        if not text:
+            typed.append(None)
+        elif param.kind == ParamKind.INT:
+            typed.append(int(text))
+        elif param.kind == ParamKind.DECIMAL:
+            typed.append(Decimal(text))
+        else:
+            typed.append(text)
+    return typed
+
+
 def _clean_condition(node: dict[str, Any], number: str) -> dict[str, Any]:
     key = node.get("field")
     ctype = CONDITION_TYPES.get(key) if isinstance(key, str) else None
@@ -337,6 +446,14 @@ def _clean_condition(node: dict[str, Any], number: str) -> dict[str, Any]:
     raw = node.get("values", [])
     if not isinstance(raw, list | tuple):
         raw = [raw]
+    if ctype.kind == ValueKind.PARAMS:
+        cleaned_params: dict[str, Any] = {
+            "field": ctype.key,
+            "values": _clean_params(number, ctype, raw),
+        }
+        if node.get("negate"):
+            cleaned_params["negate"] = True
+        return cleaned_params
     if ctype.kind != ValueKind.DATE_RANGE and not [v for v in raw if str(v).strip()]:
         raise _problem(number, ctype.label, _("choose at least one value."))
     if len(raw) > MAX_VALUES:
@@ -421,6 +538,8 @@ def has_conditions(definition: object) -> bool:
 def _values_for_build(ctype: ConditionType, values: list[Any]) -> list[Any]:
     if ctype.kind == ValueKind.DATE_RANGE:
         return [dt.date.fromisoformat(v) if v else None for v in values]
+    if ctype.kind == ValueKind.PARAMS:
+        return params_typed(ctype, values)
     return values
 
 
@@ -477,6 +596,12 @@ def describe(definition: object) -> str:
         ctype = CONDITION_TYPES.get(item.get("field", ""))
         if ctype is None:
             continue
+        if ctype.kind == ValueKind.PARAMS and ctype.phrase is not None:
+            phrase = ctype.phrase(params_typed(ctype, list(item.get("values", []))))
+            if item.get("negate"):
+                phrase = _("not (%(condition)s)") % {"condition": phrase}
+            parts.append(phrase)
+            continue
         shown = _shown_values(ctype, [str(v) for v in item.get("values", [])])
         verb = _("is not") if item.get("negate") else _("is")
         parts.append(f"{ctype.label} {verb} {shown}")
@@ -513,6 +638,40 @@ def segment_get(user: User, pk: int) -> Segment:
     if found is None:
         raise Http404
     return found
+
+
+# --- segments as list filters ----------------------------------------------------------------
+
+
+def segment_filter_options(user: User) -> list[tuple[int, str]]:
+    """The segments `user` may filter lists by (their own and the shared ones), by name."""
+    return list(segments_visible_to(user).order_by("name", "pk").values_list("pk", "name"))
+
+
+def segment_for_filter(user: User, raw: object) -> Segment | None:
+    """The segment a list's `segment` parameter names, if `user` may use it; anything else
+    (not a number, another user's private segment, no permission) is ignored as no filter."""
+    text = str(raw or "").strip()
+    if not text.isdigit() or len(text) > 12:
+        return None
+    return segments_visible_to(user).filter(pk=int(text)).first()
+
+
+def segment_members_q(segment: Segment, prefix: str = "", user: User | None = None) -> Q:
+    """A `Q` selecting the segment's customers (`prefix` "customer__" for rows that belong to a
+    customer). Without `user` the definition alone narrows the list, for lists that already
+    show only rows of customers their user may see (customers, tickets); with `user` the
+    customers are limited to those `user` may see, for lists that also show rows by other
+    routes (an inquiry assigned to its team). A definition that no longer validates (a tag
+    deleted since) matches nothing rather than everything."""
+    try:
+        condition = segment_q(segment.definition)
+    except ValidationError:
+        return Q(pk__in=[])
+    customers = customers_visible_to(user) if user is not None else Customer.objects.all()
+    if not prefix:
+        return condition if user is None else Q(pk__in=customers.filter(condition).values("pk"))
+    return Q(**{f"{prefix}in": customers.filter(condition).values("pk")})
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -607,3 +766,8 @@ def segment_delete(*, actor: User, segment: Segment) -> None:
             changes=changes_between(field_values(segment, SEGMENT_FIELDS), {}),
         )
         segment.delete()
+
+
+# The condition types on customers' history (contracts, tickets, contacts, surveys, devices)
+# register themselves when imported; they need this module's names, hence the late import.
+from customers import segment_facts  # noqa: E402, F401

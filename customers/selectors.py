@@ -11,7 +11,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.models import Region, RegionLevel, User
 from customers import search
-from customers.models import Contact, Customer, Document, DocumentVersion, Floor, Site
+from customers.models import Contact, Customer, Document, DocumentVersion, Floor, Segment, Site
 
 # Roles that see the customers of their own department (besides their own and their regions').
 DEPARTMENT_SCOPE_ROLES = ("market_manager", "supervisor")
@@ -275,6 +275,7 @@ class CustomerFilters:
     owner: User | None = None
     tag: str = ""
     sort: str = "-id"
+    segment: Segment | None = None  # resolved with segments.segment_for_filter (usable ones)
 
 
 # sort key → (field, descending); ties broken by id in the same direction (keyset pagination).
@@ -355,6 +356,10 @@ def customer_query(user: User, filters: CustomerFilters) -> CustomerQuery:
         qs = qs.filter(owner=filters.owner)
     if filters.tag:
         qs = qs.filter(tags__name=filters.tag)
+    if filters.segment is not None:
+        from customers.segments import segment_members_q  # segments reads this module
+
+        qs = qs.filter(segment_members_q(filters.segment))
     searching = bool(filters.q.strip())
     if searching:
         qs = search.apply_search(qs, filters.q)

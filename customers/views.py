@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -34,6 +35,7 @@ from customers.forms import (
     VersionForm,
 )
 from customers.models import Contact, Customer, DocumentVersion, ImportJob, Site
+from customers.segments import segment_for_filter
 from ruwang.lib import files
 from ruwang.lib.masking import mask_phone
 from ruwang.lib.views import apply_errors
@@ -84,10 +86,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     if not user.has_perm("customers.view_customer"):
         raise PermissionDenied("customers.view_customer")
     # Cities, and the districts that have customers: one indexed EXISTS probe per district.
-    form = CustomerFilterForm(request.GET or None)
-    filters = selectors.CustomerFilters()
-    if form.is_bound and form.is_valid():
-        filters = selectors.CustomerFilters(**{k: v for k, v in form.cleaned_data.items() if v})
+    form, filters = _filters_from(request, user)
     page = selectors.customer_page(
         selectors.customer_query(user, filters), request.GET.get("after", "")
     )
@@ -206,6 +205,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from inquiries import selectors as inquiry_selectors
 
     context["inquiry_card"] = inquiry_selectors.customer_inquiries(user, customer)
+    from insights.value import customer_value_card
+
+    context["value_card"] = customer_value_card(user, customer)
     context["contracts"] = list(
         ServiceContract.objects.filter(customer=customer)
         .select_related("document__current")
@@ -448,11 +450,17 @@ def document_download(request: HttpRequest, version_pk: int) -> HttpResponseBase
     )
 
 
-def _filters_from(request: HttpRequest) -> tuple[CustomerFilterForm, selectors.CustomerFilters]:
+def _filters_from(
+    request: HttpRequest, user: User
+) -> tuple[CustomerFilterForm, selectors.CustomerFilters]:
     form = CustomerFilterForm(request.GET or None)
     filters = selectors.CustomerFilters()
     if form.is_bound and form.is_valid():
         filters = selectors.CustomerFilters(**{k: v for k, v in form.cleaned_data.items() if v})
+    # A segment the user may not use (another's private one) is ignored, not an error.
+    segment = segment_for_filter(user, request.GET.get("segment"))
+    if segment is not None:
+        filters = dataclasses.replace(filters, segment=segment)
     return form, filters
 
 
@@ -462,7 +470,7 @@ def customer_export(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     if not user.has_perm("customers.export_customers"):
         raise PermissionDenied("customers.export_customers")
-    _form, filters = _filters_from(request)
+    _form, filters = _filters_from(request, user)
     qs = selectors.customer_list(user, filters)
     reveal = user.has_perm("customers.reveal_personal_data")
     content, count = exports.customers_xlsx(selectors.customer_export_rows(qs), reveal=reveal)

@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from customers.segments import segment_for_filter, segment_members_q
 from inquiries.models import (
     OPEN_STATUSES,
     AttachmentKind,
@@ -81,6 +82,7 @@ class QueueFilters:
     team: Team | None = None
     q: str = ""
     customer_id: int | None = None  # from the customer profile's "all inquiries" link
+    segment: str = ""  # a segment's id; one the user may not use is ignored
 
     def apply(self, user: User, qs: QuerySet[Inquiry], now: dt.datetime) -> QuerySet[Inquiry]:
         """The inquiries these filters select from `qs`, open ones by deadline (most urgent
@@ -99,6 +101,11 @@ class QueueFilters:
             qs = qs.filter(team=self.team)
         if self.customer_id is not None:
             qs = qs.filter(customer_id=self.customer_id)
+        segment = segment_for_filter(user, self.segment) if self.segment else None
+        if segment is not None:
+            # The segment's customers the user may see (the queue also shows inquiries of a
+            # team's customers the user may not see: those stay out, as in the preview).
+            qs = qs.filter(segment_members_q(segment, "customer__", user))
         text = self.q.strip()
         if text:
             qs = qs.filter(Q(number__icontains=text) | Q(subject__icontains=text))
@@ -125,6 +132,9 @@ class QueueFilterForm(forms.Form):
     )
     view = forms.ChoiceField(choices=VIEW_CHOICES, required=False, widget=forms.HiddenInput())
     customer = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput())
+    # Rendered by {% segment_filter_select %} (the choices depend on the user); checked in
+    # QueueFilters.apply, so that a stale id never voids the other filters.
+    segment = forms.CharField(required=False, max_length=12, widget=forms.HiddenInput())
     q = forms.CharField(
         label=_("Inquiry number or subject"),
         required=False,
@@ -170,6 +180,7 @@ class QueueFilterForm(forms.Form):
             team=data.get("team"),
             q=data.get("q", ""),
             customer_id=data.get("customer"),
+            segment=data.get("segment", ""),
         )
 
 

@@ -14,7 +14,8 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from customers.models import Customer
+from customers.models import Customer, Segment
+from customers.segments import segment_members_q
 from customers.selectors import (
     LIST_CAP,
     SEARCH_COLUMNS,
@@ -79,6 +80,7 @@ class TicketFilters:
     customer: Customer | None = None  # one customer (from its profile)
     customer_text: str = ""  # the customers a search finds (name, pinyin, initials, phone)
     q: str = ""  # ticket number or words of the subject
+    segment: Segment | None = None  # the customers of a segment the user may use
 
 
 def _number_condition(text: str) -> Q | None:
@@ -108,6 +110,8 @@ def _filtered(user: User, filters: TicketFilters) -> QuerySet[Ticket]:
         qs = qs.filter(sla_state=filters.sla)
     if filters.customer is not None:
         qs = qs.filter(customer=filters.customer)
+    if filters.segment is not None:
+        qs = qs.filter(segment_members_q(filters.segment, "customer__"))
     if filters.customer_text.strip():
         matching = customer_query(user, CustomerFilters(q=filters.customer_text)).queryset
         qs = qs.filter(customer__in=matching.order_by().values("id"))

@@ -3,6 +3,7 @@ timeline and the forms that work it (note or message, status, assignment, link, 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from customers import selectors as customer_selectors
 from customers.models import Customer
+from customers.segments import segment_for_filter
 from ruwang.lib.views import acting_user, apply_errors, require
 from service import notify, ticket_attachments, tickets
 from service import ticket_selectors as selectors
@@ -69,6 +71,10 @@ def ticket_list(request: HttpRequest, mine: bool = False) -> HttpResponse:
     form = TicketFilterForm(request.GET, mine=mine)
     customer = _customer_or_404(user, request.GET.get("customer_id", ""))
     filters = form.filters(mine=mine, customer=customer)
+    # A segment the user may not use (another's private one) is ignored, not an error.
+    segment = segment_for_filter(user, request.GET.get("segment"))
+    if segment is not None:
+        filters = dataclasses.replace(filters, segment=segment)
     cursor = request.GET.get("after", "")
     page = selectors.ticket_page(user, filters, cursor)
     query = request.GET.copy()
