@@ -175,6 +175,7 @@ ROLES: tuple[RoleSpec, ...] = (
         "市场专员",
         _("Market staff"),
         permissions=(
+            "insights.view_value",
             *INQUIRY_READ,
             *CUSTOMER_VIEW,
             *CUSTOMER_EDIT,
@@ -187,6 +188,8 @@ ROLES: tuple[RoleSpec, ...] = (
         "市场经理",
         _("Market manager"),
         permissions=(
+            "insights.view_value",
+            "insights.recompute_value",
             *INQUIRY_READ,
             *SEGMENT_USE,
             "inquiries.view_inquiry_stats",
@@ -204,6 +207,10 @@ ROLES: tuple[RoleSpec, ...] = (
         "运行总监",
         _("Operations director"),
         permissions=(
+            "insights.view_value",
+            "insights.recompute_value",
+            "insights.view_valuesettings",
+            "insights.change_valuesettings",
             *INQUIRY_READ,
             "inquiries.view_inquiry_stats",
             *CUSTOMER_VIEW_ALL,
@@ -263,6 +270,7 @@ ROLES: tuple[RoleSpec, ...] = (
         "客户经理",
         _("Account manager"),
         permissions=(
+            "insights.view_value",
             *INQUIRY_READ,
             *CUSTOMER_VIEW,
             *CUSTOMER_EDIT,
@@ -291,6 +299,7 @@ ROLES: tuple[RoleSpec, ...] = (
         "主管",
         _("Supervisor"),
         permissions=(
+            "insights.view_value",
             *INQUIRY_WORK,
             *INQUIRY_LEAD,
             *CUSTOMER_VIEW,

@@ -44,7 +44,10 @@ SECTIONS: tuple[NavSection, ...] = (
         "workbench",
         _("Workbench"),
         "speedometer2",
-        (NavItem(_("My workbench"), "dashboard", "speedometer2", _everyone),),
+        (
+            NavItem(_("My workbench"), "dashboard", "speedometer2", _everyone),
+            NavItem(_("Staff performance"), "insights:performance", "person-check", _everyone),
+        ),
     ),
     NavSection(
         "work",
@@ -194,6 +197,12 @@ SECTIONS: tuple[NavSection, ...] = (
                 _perm("service.view_service_dashboard"),
             ),
             NavItem(
+                _("Association analysis"),
+                "insights:association",
+                "diagram-3",
+                _perm("service.view_service_dashboard"),
+            ),
+            NavItem(
                 _("SLA policies"),
                 "admin:service_slapolicy_changelist",
                 "stopwatch",
@@ -238,6 +247,12 @@ SECTIONS: tuple[NavSection, ...] = (
                 "inquiries:notices",
                 "megaphone",
                 _perm("inquiries.view_notice"),
+            ),
+            NavItem(
+                _("Customer value classes"),
+                "insights:value",
+                "gem",
+                _perm("insights.view_value"),
             ),
             NavItem(
                 _("Customer segments"),

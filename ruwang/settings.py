@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "devices",
     "service",
     "inquiries",
+    "insights",
 ]
 
 MIDDLEWARE = [

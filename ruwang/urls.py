@@ -15,6 +15,7 @@ urlpatterns = [
     path("devices/", include("devices.urls")),
     path("service/", include("service.urls")),
     path("inquiries/", include("inquiries.urls")),
+    path("insights/", include("insights.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),

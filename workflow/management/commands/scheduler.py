@@ -26,6 +26,7 @@ class Command(BaseCommand):
         from inquiries.mail import mailboxes_poll
         from inquiries.notices import notices_send_due
         from inquiries.tasks import inquiry_sla_tick
+        from insights.tasks import value_recompute_task
         from service.dashboard import dashboard_refresh
         from service.tasks import revisit_tickets_tick, ticket_sla_tick
         from workflow.tasks import sla_tick
@@ -48,6 +49,7 @@ class Command(BaseCommand):
             notices_send_due.enqueue()  # notices scheduled for now or earlier
             if ticks % 10 == 0:  # the service dashboard's figures, every ten ticks
                 dashboard_refresh.enqueue()
+                value_recompute_task.enqueue(only_if_due=True)  # nightly RFM/ABC, after 02:00
             ticks += 1
             if options["once"]:
                 return

@@ -1,0 +1,341 @@
+"""Association analysis (关联分析): which ticket kinds, network faults, fault/alarm component
+types, collector models and customer categories occur together for the same customer.
+
+Baskets: one per customer, the set of items the customer shows in the period:
+
+* ``ticket`` — the kind of each ticket created in the period (service.Ticket.kind);
+* ``fault`` — the kind of each network-operations fault opened in the period on one of its
+  collectors (devices.Fault.kind);
+* ``component`` — the component type (GB/T 26875.3-2011 表 4) of each fire alarm or fault event
+  in the period, read from the point table when the event is linked to a point, else from the
+  frame (devices.DeviceEvent);
+* ``collector`` — the model of each collector in service at the customer (not in stock or
+  retired);
+* ``category`` — the customer's category (GB 25506-2010 classes).
+
+Only customers with *activity* in the period (a ticket, a fault or an alarm/fault event) have a
+basket: the standing facts (category, collector models) describe those customers but do not by
+themselves make one, otherwise every quiet customer would dilute every support figure.
+
+Figures, for a pair of items A and B over N baskets (the standard definitions, shown on the
+page): support(A, B) = n(A ∧ B) / N; confidence(A → B) = n(A ∧ B) / n(A);
+lift(A, B) = support(A, B) / (support(A) × support(B)) = n(A ∧ B) × N / (n(A) × n(B)).
+Lift above 1: the two occur together more often than if they were independent.
+
+Cost: everything is computed in the database, in one statement: the distinct (customer, item)
+rows are the UNION of one DISTINCT query per activity source, joined to the standing facts of
+those customers only; N, the item counts and the pair counts (a self-join of those rows on the
+customer, GROUP BY, HAVING the minimum support) come back together, so Python only sees the
+items and the pairs that pass (a few hundred rows at most), never the tickets or events. The
+work grows with the activity in the period, not with the size of the tables: measured on
+PostgreSQL with 1,000,000 customers, 2,000,000 tickets over three years, 200,000 network faults
+and 1,000,000 device events (a shared, busy 2-core server), 30 days took ~11 s (77,000 baskets),
+90 days ~17 s (223,000 baskets), 365 days ~47 s. Results are therefore cached for CACHE_SECONDS
+per viewer scope and filters and the page says when they were computed; meeting 1 s cold at
+that size needs precomputed monthly (customer, item) rows — see the issue note.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import CharField, F, QuerySet, Value
+from django.db.models.functions import Cast, Coalesce, Concat
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Region, User
+from customers.models import Customer, CustomerCategory
+from customers.selectors import customers_visible_to, region_subtree_ids, visibility_scope
+from devices.gb26875.codes import component_type_name
+from devices.models import Collector, CollectorStatus, DeviceEvent, EventKind, Fault, FaultKind
+from service.models import Ticket, TicketKind
+
+PERM = "service.view_service_dashboard"
+CACHE_SECONDS = 10 * 60
+# Pairs shown (and exported) at most, best lift first: beyond that nobody reads the list.
+MAX_PAIRS = 500
+
+FAMILIES = ("ticket", "fault", "component", "collector", "category")
+# Collectors that stand at the customer's building.
+_STANDING = (
+    CollectorStatus.INSTALLED,
+    CollectorStatus.ONLINE,
+    CollectorStatus.OFFLINE,
+    CollectorStatus.FAULTY,
+)
+_SEP = ":"
+
+
+@dataclass(frozen=True)
+class Filters:
+    first_day: dt.date
+    last_day: dt.date
+    region: Region | None = None
+    min_support: float = 0.01  # a fraction of the baskets (0–1)
+    # Restrict the baskets to these customers (a segment's), already limited to the viewer.
+    customers: QuerySet[Customer] | None = None
+    customers_key: str = ""  # identifies `customers` in the cache key (e.g. "segment:3")
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str  # "family:value"
+    family: str
+    value: str
+    count: int  # n(A): baskets holding the item
+    support: float  # n(A) / N
+
+    @property
+    def family_label(self) -> str:
+        return family_label(self.family)
+
+    @property
+    def label(self) -> str:
+        return item_label(self.family, self.value)
+
+    @property
+    def support_percent(self) -> float:
+        return self.support * 100
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: Item
+    b: Item
+    both: int  # baskets holding A and B
+    support: float
+    confidence_ab: float
+    confidence_ba: float
+    lift: float
+
+    @property
+    def support_percent(self) -> float:
+        return self.support * 100
+
+
+@dataclass
+class Result:
+    baskets: int  # N
+    min_count: int  # n(A ∧ B) needed to pass the minimum support
+    items: list[Item] = field(default_factory=list)
+    pairs: list[Pair] = field(default_factory=list)
+    truncated: bool = False
+    computed_at: dt.datetime | None = None
+
+
+def family_label(family: str) -> str:
+    return {
+        "ticket": _("Ticket kind"),
+        "fault": _("Network fault"),
+        "component": _("Component in alarms/faults"),
+        "collector": _("Collector model"),
+        "category": _("Customer category"),
+    }[family]
+
+
+def item_label(family: str, value: str) -> str:
+    if family == "ticket":
+        return str(dict(TicketKind.choices).get(value, value))
+    if family == "fault":
+        return str(dict(FaultKind.choices).get(value, value))
+    if family == "category":
+        return str(dict(CustomerCategory.choices).get(value, value))
+    if family == "component":
+        return f"{component_type_name(int(value))} ({value})" if value.isdigit() else value
+    return value
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _item(family: str, expression: Any) -> Concat:
+    return Concat(Value(family + _SEP), expression, output_field=CharField())
+
+
+def _sources(
+    customers: QuerySet[Customer], start: dt.datetime, end: dt.datetime
+) -> tuple[list[QuerySet[Any]], list[QuerySet[Any]]]:
+    """(activity sources, standing-fact sources): querysets of distinct (customer id, item)."""
+    ids = customers.order_by().values("id")
+    tickets = (
+        Ticket.objects.filter(customer_id__in=ids, created_at__gte=start, created_at__lt=end)
+        .order_by()
+        .annotate(cid=F("customer_id"), item=_item("ticket", F("kind")))
+        .values_list("cid", "item")
+        .distinct()
+    )
+    faults = (
+        Fault.objects.filter(
+            collector__customer_id__in=ids, opened_at__gte=start, opened_at__lt=end
+        )
+        .order_by()
+        .annotate(cid=F("collector__customer_id"), item=_item("fault", F("kind")))
+        .values_list("cid", "item")
+        .distinct()
+    )
+    component = Coalesce("point__component_type", "component_type")
+    events = (
+        DeviceEvent.objects.filter(
+            kind__in=[EventKind.FIRE, EventKind.FAULT],
+            occurred_at__gte=start,
+            occurred_at__lt=end,
+            collector__customer_id__in=ids,
+        )
+        .annotate(component=component)
+        .filter(component__isnull=False)
+        .order_by()
+        .annotate(
+            cid=F("collector__customer_id"),
+            item=_item("component", Cast("component", CharField())),
+        )
+        .values_list("cid", "item")
+        .distinct()
+    )
+    # Standing facts need no visibility filter: they are kept only for the customers of the
+    # activity rows (already limited to the viewer), which the statement joins on `cid`.
+    categories = (
+        Customer.objects.order_by()
+        .annotate(cid=F("id"), item=_item("category", F("category")))
+        .values_list("cid", "item")
+    )
+    collectors = (
+        Collector.objects.filter(status__in=_STANDING)
+        .exclude(model="")
+        .order_by()
+        .annotate(cid=F("customer_id"), item=_item("collector", F("model")))
+        .values_list("cid", "item")
+    )
+    return [tickets, faults, events], [categories, collectors]
+
+
+def _union(querysets: list[QuerySet[Any]], where: str = "") -> tuple[str, list[Any]]:
+    # Each part is wrapped as a derived table: SQLite does not accept parenthesised SELECTs in
+    # a compound statement. `where` applies to its columns (cid, item).
+    parts: list[str] = []
+    params: list[Any] = []
+    for number, qs in enumerate(querysets):
+        sql, part_params = qs.query.sql_with_params()
+        parts.append(f"SELECT cid, item FROM ({sql}) s{number} {where}")  # noqa: S608
+        params.extend(part_params)
+    return " UNION ".join(parts), params
+
+
+def _counts(
+    customers: QuerySet[Customer], start: dt.datetime, end: dt.datetime, min_support: float
+) -> tuple[int, int, list[tuple[str, int]], list[tuple[str, str, int]]]:
+    activity, standing = _sources(customers, start, end)
+    activity_sql, activity_params = _union(activity)
+    # The planner pushes the semi-join into each part: a look-up per active customer, not a
+    # pass over every customer and collector.
+    standing_sql, standing_params = _union(standing, "WHERE cid IN (SELECT cid FROM ev)")
+    # Every part is compiled by the ORM with its values bound as parameters.
+    with_sql = "".join(
+        [
+            "WITH ev(cid, item) AS (",
+            activity_sql,
+            "), st(cid, item) AS (",
+            standing_sql,
+            "), items(cid, item) AS (SELECT cid, item FROM ev UNION SELECT cid, item FROM st) ",
+        ]
+    )
+    params = [*activity_params, *standing_params]
+    # One statement, so the (customer, item) rows are built once: N, the item counts and the
+    # pairs passing the minimum support (count ≥ support × N, less a rounding margin).
+    tail = (
+        "SELECT 0, NULL, NULL, COUNT(DISTINCT cid) FROM items "
+        "UNION ALL SELECT 1, item, NULL, COUNT(*) FROM items GROUP BY item "
+        "UNION ALL SELECT 2, a.item, b.item, COUNT(*) FROM items a "
+        "JOIN items b ON b.cid = a.cid AND a.item < b.item GROUP BY a.item, b.item "
+        "HAVING COUNT(*) >= %s * (SELECT COUNT(DISTINCT cid) FROM items) - 0.000001"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(with_sql + tail, [*params, min_support])
+        rows = cursor.fetchall()
+    baskets = 0
+    items: list[tuple[str, int]] = []
+    pairs: list[tuple[str, str, int]] = []
+    for part, a, b, n in rows:
+        if part == 0:
+            baskets = int(n)
+        elif part == 1:
+            items.append((str(a), int(n)))
+        else:
+            pairs.append((str(a), str(b), int(n)))
+    min_count = max(1, math.ceil(min_support * baskets - 0.000001))
+    return baskets, min_count, items, pairs
+
+
+def _cache_key(user: User, filters: Filters) -> str:
+    scope = visibility_scope(user)
+    raw = repr(
+        (
+            scope.everything,
+            scope.owner_id,
+            sorted(scope.region_ids),
+            scope.department_id,
+            filters.first_day,
+            filters.last_day,
+            filters.region.pk if filters.region else None,
+            filters.min_support,
+            filters.customers_key,
+        )
+    )
+    return "insights:association:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def association_pairs(user: User, filters: Filters, *, fresh: bool = False) -> Result:
+    """Frequent item pairs over the baskets of the customers `user` may see, best lift first.
+
+    Cached for CACHE_SECONDS (per viewer scope and filters); `fresh` recomputes."""
+    key = _cache_key(user, filters)
+    if not fresh:
+        cached: Result | None = cache.get(key)
+        if cached is not None:
+            return cached
+    result = _compute(user, filters)
+    cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def _compute(user: User, filters: Filters) -> Result:
+    customers = filters.customers if filters.customers is not None else customers_visible_to(user)
+    if filters.region is not None:
+        customers = customers.filter(region_id__in=region_subtree_ids([filters.region.pk]))
+    start = _day_start(filters.first_day)
+    end = _day_start(filters.last_day + dt.timedelta(days=1))
+    baskets, min_count, item_rows, pair_rows = _counts(customers, start, end, filters.min_support)
+    items: dict[str, Item] = {}
+    for key, count in item_rows:
+        family, _sep, value = key.partition(_SEP)
+        items[key] = Item(key=key, family=family, value=value, count=count, support=count / baskets)
+    pairs = []
+    for a_key, b_key, both in pair_rows:
+        a, b = items[a_key], items[b_key]
+        pairs.append(
+            Pair(
+                a=a,
+                b=b,
+                both=both,
+                support=both / baskets,
+                confidence_ab=both / a.count,
+                confidence_ba=both / b.count,
+                lift=both * baskets / (a.count * b.count),
+            )
+        )
+    pairs.sort(key=lambda p: (-p.lift, -p.both, p.a.key, p.b.key))
+    return Result(
+        baskets=baskets,
+        min_count=min_count,
+        items=sorted(items.values(), key=lambda i: (FAMILIES.index(i.family), -i.count, i.key)),
+        pairs=pairs[:MAX_PAIRS],
+        truncated=len(pairs) > MAX_PAIRS,
+        computed_at=timezone.now(),
+    )
