@@ -40,7 +40,7 @@ from inquiries.models import (
     SignAs,
 )
 from inquiries.selectors import inquiry_visible
-from inquiries.sla import supervisors_for
+from inquiries.sla import reviewers_who_see, supervisors_for
 from workflow.notifications import notify
 
 REVIEW_PERMISSION = "inquiries.review_reply"
@@ -175,11 +175,7 @@ def _reviewers(inquiry: Inquiry, author_id: int) -> list[User]:
     people = [p for p in supervisors_for(inquiry) if p.pk != author_id]
     if people:
         return people
-    return [
-        u
-        for u in User.objects.filter(is_active=True).exclude(pk=author_id).order_by("pk")
-        if u.has_perm(REVIEW_PERMISSION) and inquiry_visible(u, inquiry)
-    ]
+    return reviewers_who_see(inquiry, exclude=author_id)
 
 
 def _check_sendable(reply: Reply, inquiry: Inquiry) -> None:

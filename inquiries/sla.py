@@ -22,16 +22,22 @@ BATCH = 500
 def supervisors_for(inquiry: Inquiry) -> list[User]:
     """Who an overdue inquiry is escalated to: its team's lead, or else every active
     supervisor (inquiries.review_reply) who may see it."""
-    from inquiries.selectors import inquiry_visible
-
     if inquiry.team is not None and inquiry.team.lead is not None and inquiry.team.lead.is_active:
         return [inquiry.team.lead]
-    candidates = User.objects.filter(is_active=True).order_by("pk")
-    return [
-        u
-        for u in candidates
-        if u.has_perm("inquiries.review_reply") and inquiry_visible(u, inquiry)
-    ]
+    return reviewers_who_see(inquiry)
+
+
+def reviewers_who_see(inquiry: Inquiry, exclude: int | None = None) -> list[User]:
+    """Every active supervisor (inquiries.review_reply) who may see the inquiry: the holders of
+    the permission are found in one query, not by asking every user."""
+    from inquiries.selectors import inquiry_visible
+
+    holders = User.objects.with_perm(
+        "inquiries.review_reply", backend="django.contrib.auth.backends.ModelBackend"
+    ).filter(is_active=True)
+    if exclude is not None:
+        holders = holders.exclude(pk=exclude)
+    return [u for u in holders.order_by("pk") if inquiry_visible(u, inquiry)]
 
 
 def _local(moment: dt.datetime | None) -> str:

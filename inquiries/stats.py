@@ -66,7 +66,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
@@ -86,6 +85,7 @@ from inquiries.models import (
     Topic,
 )
 from inquiries.selectors import inquiries_visible_to
+from ruwang.lib.excel import clean_text
 from ruwang.lib.masking import mask_email, mask_phone
 from service.models import Team
 
@@ -656,7 +656,6 @@ def inquiry_record_rows(
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Excel's limit on the characters in one cell.
-CELL_MAX = 32_767
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 # Mainland mobile numbers written inside a question or a reply (masked like the phone column).
 _MOBILE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
@@ -699,11 +698,6 @@ ON_TIME_LABELS = {
 
 def mask_phones_in_text(text: str) -> str:
     return _MOBILE_IN_TEXT.sub(r"\1****\2", text)
-
-
-def _clean(value: str) -> str:
-    # Control characters (a hostile form could send them) are not allowed in an xlsx cell.
-    return ILLEGAL_CHARACTERS_RE.sub("", value)[:CELL_MAX]
 
 
 def _asked_by(inquiry: Inquiry, reveal: bool) -> str:
@@ -807,7 +801,7 @@ def _cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
         return cell
     if isinstance(value, int | float):
         return value
-    cell = WriteOnlyCell(sheet, value=_clean(str(value)))
+    cell = WriteOnlyCell(sheet, value=clean_text(str(value)))
     # Never a formula: a customer's "=HYPERLINK(…)" stays text (openpyxl treats a leading "="
     # as a formula).
     cell.data_type = "s"
