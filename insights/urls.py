@@ -1,4 +1,4 @@
-from insights import urls_association, urls_performance, urls_value
+from insights import urls_association, urls_churn, urls_performance, urls_value
 
 app_name = "insights"
 
@@ -6,4 +6,5 @@ urlpatterns = [
     *urls_value.urlpatterns,
     *urls_association.urlpatterns,
     *urls_performance.urlpatterns,
+    *urls_churn.urlpatterns,
 ]

@@ -108,6 +108,8 @@ INSTALLED_APPS = [
     "service",
     "inquiries",
     "insights",
+    "care",
+    "reports",
 ]
 
 MIDDLEWARE = [

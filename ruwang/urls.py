@@ -16,6 +16,8 @@ urlpatterns = [
     path("service/", include("service.urls")),
     path("inquiries/", include("inquiries.urls")),
     path("insights/", include("insights.urls")),
+    path("care/", include("care.urls")),
+    path("reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
