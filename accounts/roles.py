@@ -175,6 +175,7 @@ ROLES: tuple[RoleSpec, ...] = (
         "市场专员",
         _("Market staff"),
         permissions=(
+            "care.view_keyaccount",
             "insights.view_value",
             *INQUIRY_READ,
             *CUSTOMER_VIEW,
@@ -188,6 +189,10 @@ ROLES: tuple[RoleSpec, ...] = (
         "市场经理",
         _("Market manager"),
         permissions=(
+            "care.view_keyaccount",
+            "care.change_keyaccount",
+            "care.manage_keyaccount_rules",
+            "care.export_keyaccounts",
             "insights.view_value",
             "insights.recompute_value",
             *INQUIRY_READ,
@@ -207,6 +212,13 @@ ROLES: tuple[RoleSpec, ...] = (
         "运行总监",
         _("Operations director"),
         permissions=(
+            "care.view_keyaccount",
+            "care.change_keyaccount",
+            "care.manage_keyaccount_rules",
+            "care.export_keyaccounts",
+            "care.manage_all_keyaccounts",
+            "care.view_keyaccountsettings",
+            "care.change_keyaccountsettings",
             "insights.view_value",
             "insights.recompute_value",
             "insights.view_valuesettings",
@@ -270,6 +282,8 @@ ROLES: tuple[RoleSpec, ...] = (
         "客户经理",
         _("Account manager"),
         permissions=(
+            "care.view_keyaccount",
+            "care.change_keyaccount",
             "insights.view_value",
             *INQUIRY_READ,
             *CUSTOMER_VIEW,
@@ -299,6 +313,11 @@ ROLES: tuple[RoleSpec, ...] = (
         "主管",
         _("Supervisor"),
         permissions=(
+            "care.view_keyaccount",
+            "care.change_keyaccount",
+            "care.manage_all_keyaccounts",
+            "care.manage_keyaccount_rules",
+            "care.export_keyaccounts",
             "insights.view_value",
             *INQUIRY_WORK,
             *INQUIRY_LEAD,

@@ -427,14 +427,11 @@ class DecisionMaker(models.Model):
         ordering = ["id"]
         verbose_name = _("decision maker")
         verbose_name_plural = _("decision makers")
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(contact__isnull=False) | ~Q(name=""), name="decision_maker_named"
-            ),
-        ]
+        # No "contact or name" constraint: a contact deleted later leaves the row nameless
+        # (SET_NULL), and the page shows it as "—" rather than blocking the deletion.
 
     def __str__(self) -> str:
-        return self.name or (str(self.contact) if self.contact_id else "")
+        return self.contact.name if self.contact is not None else (self.name or "—")
 
 
 class SatisfactionReview(models.Model):
