@@ -211,6 +211,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from care.keyaccounts import key_account_card
 
     context["key_account_card"] = key_account_card(user, customer)
+    from care.selectors import customer_care_card
+
+    context["care_card"] = customer_care_card(user, customer)
     context["contracts"] = list(
         ServiceContract.objects.filter(customer=customer)
         .select_related("document__current")

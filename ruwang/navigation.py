@@ -46,6 +46,7 @@ SECTIONS: tuple[NavSection, ...] = (
         "speedometer2",
         (
             NavItem(_("My workbench"), "dashboard", "speedometer2", _everyone),
+            NavItem(_("My care tasks"), "care:tasks", "heart-pulse", _perm("care.view_caretask")),
             NavItem(_("Staff performance"), "insights:performance", "person-check", _everyone),
         ),
     ),
@@ -197,12 +198,6 @@ SECTIONS: tuple[NavSection, ...] = (
                 _perm("service.view_service_dashboard"),
             ),
             NavItem(
-                _("Association analysis"),
-                "insights:association",
-                "diagram-3",
-                _perm("service.view_service_dashboard"),
-            ),
-            NavItem(
                 _("SLA policies"),
                 "admin:service_slapolicy_changelist",
                 "stopwatch",
@@ -229,6 +224,37 @@ SECTIONS: tuple[NavSection, ...] = (
         ),
     ),
     NavSection(
+        "insights",
+        _("Customer insights"),
+        "graph-up",
+        (
+            NavItem(_("Reports"), "reports:index", "bar-chart-line", _perm("reports.view_reports")),
+            NavItem(
+                _("Customer segments"),
+                "customers:segments",
+                "funnel",
+                _perm("customers.view_segment"),
+            ),
+            NavItem(
+                _("Customer value classes"),
+                "insights:value",
+                "gem",
+                _perm("insights.view_value"),
+            ),
+            NavItem(_("Key accounts"), "care:keyaccounts", "star", _perm("care.view_keyaccount")),
+            NavItem(
+                _("Holiday greetings"), "care:greetings", "gift", _perm("inquiries.send_notice")
+            ),
+            NavItem(_("Care rules"), "care:settings", "sliders", _perm("care.change_caresettings")),
+            NavItem(
+                _("Association analysis"),
+                "insights:association",
+                "diagram-3",
+                _perm("service.view_service_dashboard"),
+            ),
+        ),
+    ),
+    NavSection(
         "inquiries",
         _("Online inquiries"),
         "chat-left-text",
@@ -247,18 +273,6 @@ SECTIONS: tuple[NavSection, ...] = (
                 "inquiries:notices",
                 "megaphone",
                 _perm("inquiries.view_notice"),
-            ),
-            NavItem(
-                _("Customer value classes"),
-                "insights:value",
-                "gem",
-                _perm("insights.view_value"),
-            ),
-            NavItem(
-                _("Customer segments"),
-                "customers:segments",
-                "funnel",
-                _perm("customers.view_segment"),
             ),
             NavItem(
                 _("Inquiry statistics"),

@@ -35,6 +35,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             else None
         ),
     }
+    from care.selectors import my_task_counts
+
+    context["care_counts"] = my_task_counts(user)
     if user.has_perm("workflow.view_case"):
         from django.utils import timezone
 
