@@ -175,6 +175,7 @@ ROLES: tuple[RoleSpec, ...] = (
         "市场专员",
         _("Market staff"),
         permissions=(
+            "insights.view_churn",
             "care.view_caretask",
             "care.add_caretask",
             "care.view_keyaccount",
@@ -191,6 +192,8 @@ ROLES: tuple[RoleSpec, ...] = (
         "市场经理",
         _("Market manager"),
         permissions=(
+            "insights.view_churn",
+            "insights.recompute_churn",
             "care.view_caretask",
             "care.add_caretask",
             "care.change_caretask",
@@ -219,6 +222,10 @@ ROLES: tuple[RoleSpec, ...] = (
         "运行总监",
         _("Operations director"),
         permissions=(
+            "insights.view_churn",
+            "insights.recompute_churn",
+            "insights.view_churnsettings",
+            "insights.change_churnsettings",
             "care.view_caretask",
             "care.add_caretask",
             "care.change_caretask",
@@ -295,6 +302,7 @@ ROLES: tuple[RoleSpec, ...] = (
         "客户经理",
         _("Account manager"),
         permissions=(
+            "insights.view_churn",
             "care.view_caretask",
             "care.add_caretask",
             "care.view_keyaccount",
@@ -328,6 +336,7 @@ ROLES: tuple[RoleSpec, ...] = (
         "主管",
         _("Supervisor"),
         permissions=(
+            "insights.view_churn",
             "care.view_caretask",
             "care.add_caretask",
             "care.change_caretask",

@@ -208,6 +208,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from insights.value import customer_value_card
 
     context["value_card"] = customer_value_card(user, customer)
+    from insights.churn import churn_card_context
+
+    context.update(churn_card_context(user, customer))
     from care.keyaccounts import key_account_card
 
     context["key_account_card"] = key_account_card(user, customer)

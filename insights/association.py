@@ -27,12 +27,14 @@ rows are the UNION of one DISTINCT query per activity source, joined to the stan
 those customers only; N, the item counts and the pair counts (a self-join of those rows on the
 customer, GROUP BY, HAVING the minimum support) come back together, so Python only sees the
 items and the pairs that pass (a few hundred rows at most), never the tickets or events. The
-work grows with the activity in the period, not with the size of the tables: measured on
-PostgreSQL with 1,000,000 customers, 2,000,000 tickets over three years, 200,000 network faults
-and 1,000,000 device events (a shared, busy 2-core server), 30 days took ~11 s (77,000 baskets),
-90 days ~17 s (223,000 baskets), 365 days ~47 s. Results are therefore cached for CACHE_SECONDS
-per viewer scope and filters and the page says when they were computed; meeting 1 s cold at
-that size needs precomputed monthly (customer, item) rows — see the issue note.
+work grows with the activity in the period: measured on PostgreSQL with 1,000,000 customers,
+2,000,000 tickets, 200,000 network faults and 1,000,000 device events (a shared 2-core server),
+30 days took ~11 s, 90 days ~17 s, 365 days ~47 s. So the preset periods (last 30/90/180/365
+days) are precomputed each night over every customer, per district (association_precompute:
+customers belong to one district each, so district counts add up to any region's), and a
+viewer who sees every customer gets them from a few thousand stored rows; other viewers,
+date ranges and segments are computed live, and every result is cached for CACHE_SECONDS per
+viewer scope and filters. The page says which figures it shows and when they were computed.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connection
-from django.db.models import CharField, F, QuerySet, Value
+from django.db import connection, transaction
+from django.db.models import CharField, F, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -55,6 +59,7 @@ from customers.models import Customer, CustomerCategory
 from customers.selectors import customers_visible_to, region_subtree_ids, visibility_scope
 from devices.gb26875.codes import component_type_name
 from devices.models import Collector, CollectorStatus, DeviceEvent, EventKind, Fault, FaultKind
+from insights.models import AssociationCount, AssociationWindow
 from service.models import Ticket, TicketKind
 
 PERM = "service.view_service_dashboard"
@@ -82,6 +87,9 @@ class Filters:
     # Restrict the baskets to these customers (a segment's), already limited to the viewer.
     customers: QuerySet[Customer] | None = None
     customers_key: str = ""  # identifies `customers` in the cache key (e.g. "segment:3")
+    # The preset chosen ("last 90 days"), if any: answered from the nightly precomputed
+    # window of that length when the viewer sees every customer (see association_precompute).
+    window: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,10 @@ class Result:
     pairs: list[Pair] = field(default_factory=list)
     truncated: bool = False
     computed_at: dt.datetime | None = None
+    # The days the figures cover (a precomputed window ends on the day before it was computed).
+    first_day: dt.date | None = None
+    last_day: dt.date | None = None
+    precomputed: bool = False
 
 
 def family_label(family: str) -> str:
@@ -228,9 +240,10 @@ def _union(querysets: list[QuerySet[Any]], where: str = "") -> tuple[str, list[A
     return " UNION ".join(parts), params
 
 
-def _counts(
-    customers: QuerySet[Customer], start: dt.datetime, end: dt.datetime, min_support: float
-) -> tuple[int, int, list[tuple[str, int]], list[tuple[str, str, int]]]:
+def _items_cte(
+    customers: QuerySet[Customer], start: dt.datetime, end: dt.datetime
+) -> tuple[str, list[Any]]:
+    """`WITH … items(cid, item) AS (…)`: the distinct (customer, item) rows of the period."""
     activity, standing = _sources(customers, start, end)
     activity_sql, activity_params = _union(activity)
     # The planner pushes the semi-join into each part: a look-up per active customer, not a
@@ -246,7 +259,13 @@ def _counts(
             "), items(cid, item) AS (SELECT cid, item FROM ev UNION SELECT cid, item FROM st) ",
         ]
     )
-    params = [*activity_params, *standing_params]
+    return with_sql, [*activity_params, *standing_params]
+
+
+def _counts(
+    customers: QuerySet[Customer], start: dt.datetime, end: dt.datetime, min_support: float
+) -> tuple[int, int, list[tuple[str, int]], list[tuple[str, str, int]]]:
+    with_sql, params = _items_cte(customers, start, end)
     # One statement, so the (customer, item) rows are built once: N, the item counts and the
     # pairs passing the minimum support (count ≥ support × N, less a rounding margin).
     tail = (
@@ -259,18 +278,131 @@ def _counts(
     with connection.cursor() as cursor:
         cursor.execute(with_sql + tail, [*params, min_support])
         rows = cursor.fetchall()
+    return _split(rows, min_support)
+
+
+def _split(
+    rows: Iterable[tuple[Any, ...]], min_support: float
+) -> tuple[int, int, list[tuple[str, int]], list[tuple[str, str, int]]]:
+    """(N, the pair count passing the minimum support, item counts, passing pair counts) from
+    rows (part, a, b, n): part 0 the basket count, 1 an item's, 2 a pair's."""
     baskets = 0
     items: list[tuple[str, int]] = []
     pairs: list[tuple[str, str, int]] = []
     for part, a, b, n in rows:
         if part == 0:
-            baskets = int(n)
+            baskets += int(n)
         elif part == 1:
             items.append((str(a), int(n)))
         else:
             pairs.append((str(a), str(b), int(n)))
     min_count = max(1, math.ceil(min_support * baskets - 0.000001))
-    return baskets, min_count, items, pairs
+    return baskets, min_count, items, [pair for pair in pairs if pair[2] >= min_count]
+
+
+# --- precomputed windows ---------------------------------------------------------------------
+
+# The preset periods of the page, precomputed each night over every customer, per district.
+WINDOWS = (30, 90, 180, 365)
+# A window computed more than this many days ago is not used (the nightly run failed).
+STALE_AFTER_DAYS = 2
+
+
+@dataclass(frozen=True)
+class PrecomputeResult:
+    windows: int
+    rows: int
+    seconds: float
+
+
+def association_precompute(
+    *, today: dt.date | None = None, only_if_due: bool = False
+) -> PrecomputeResult | None:
+    """Compute every preset window ending yesterday, per district, over every customer, and
+    replace the stored counts (one transaction per window, so the page always reads a whole
+    window). With `only_if_due` (the scheduler): only once a day, after 03:00 local time."""
+    now = timezone.localtime()
+    today = today or now.date()
+    last_day = today - dt.timedelta(days=1)
+    if only_if_due:
+        if now.hour < 3:
+            return None
+        done = set(
+            AssociationWindow.objects.filter(last_day=last_day).values_list("days", flat=True)
+        )
+        if done >= set(WINDOWS):
+            return None
+    started = time.monotonic()
+    customers = Customer.objects.filter(merged_into__isnull=True)
+    table = Customer._meta.db_table
+    total = 0
+    for days in WINDOWS:
+        window_started = time.monotonic()
+        start = _day_start(last_day - dt.timedelta(days=days - 1))
+        end = _day_start(today)
+        with_sql, params = _items_cte(customers, start, end)
+        with_sql += (
+            f", ri(cid, region, item) AS (SELECT items.cid, c.region_id, items.item "  # noqa: S608
+            f"FROM items JOIN {connection.ops.quote_name(table)} c ON c.id = items.cid) "
+        )
+        tail = (
+            "SELECT 0, region, NULL, NULL, COUNT(DISTINCT cid) FROM ri GROUP BY region "
+            "UNION ALL SELECT 1, region, item, NULL, COUNT(*) FROM ri GROUP BY region, item "
+            "UNION ALL SELECT 2, a.region, a.item, b.item, COUNT(*) FROM ri a "
+            "JOIN ri b ON b.cid = a.cid AND a.item < b.item GROUP BY a.region, a.item, b.item"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(with_sql + tail, params)
+            rows = cursor.fetchall()
+        with transaction.atomic():
+            window, _created = AssociationWindow.objects.update_or_create(
+                days=days,
+                defaults={
+                    "last_day": last_day,
+                    "computed_at": timezone.now(),
+                    "seconds": time.monotonic() - window_started,
+                },
+            )
+            AssociationCount.objects.filter(window=window).delete()
+            AssociationCount.objects.bulk_create(
+                (
+                    AssociationCount(
+                        window=window, region_id=region, item_a=a or "", item_b=b or "", count=n
+                    )
+                    for _part, region, a, b, n in rows
+                ),
+                batch_size=5000,
+            )
+        total += len(rows)
+    return PrecomputeResult(windows=len(WINDOWS), rows=total, seconds=time.monotonic() - started)
+
+
+def _precomputed_counts(
+    user: User, filters: Filters
+) -> tuple[AssociationWindow, list[tuple[Any, ...]]] | None:
+    """The stored counts answering `filters`, if they can: a preset period, no segment, a
+    viewer who sees every customer, and a window computed lately."""
+    if filters.window is None or filters.customers is not None:
+        return None
+    if not visibility_scope(user).everything:
+        return None
+    window = AssociationWindow.objects.filter(days=filters.window).first()
+    if window is None or window.last_day < timezone.localdate() - dt.timedelta(
+        days=STALE_AFTER_DAYS
+    ):
+        return None
+    counts = AssociationCount.objects.filter(window=window)
+    if filters.region is not None:
+        counts = counts.filter(region_id__in=region_subtree_ids([filters.region.pk]))
+    rows = []
+    for a, b, n in (
+        counts.order_by()
+        .values_list("item_a", "item_b")
+        .annotate(n=Sum("count"))
+        .values_list("item_a", "item_b", "n")
+    ):
+        rows.append((0 if not a else 1 if not b else 2, a, b, n))
+    return window, rows
 
 
 def _cache_key(user: User, filters: Filters) -> str:
@@ -286,6 +418,7 @@ def _cache_key(user: User, filters: Filters) -> str:
             filters.region.pk if filters.region else None,
             filters.min_support,
             filters.customers_key,
+            filters.window,
         )
     )
     return "insights:association:" + hashlib.sha256(raw.encode()).hexdigest()
@@ -300,18 +433,52 @@ def association_pairs(user: User, filters: Filters, *, fresh: bool = False) -> R
         cached: Result | None = cache.get(key)
         if cached is not None:
             return cached
-    result = _compute(user, filters)
+    # "Recompute now" asks for the figures of this moment: never the nightly ones.
+    result = _compute(user, filters, live=fresh)
     cache.set(key, result, CACHE_SECONDS)
     return result
 
 
-def _compute(user: User, filters: Filters) -> Result:
+def _compute(user: User, filters: Filters, *, live: bool = False) -> Result:
+    stored = None if live else _precomputed_counts(user, filters)
+    if stored is not None:
+        window, rows = stored
+        baskets, min_count, item_rows, pair_rows = _split(rows, filters.min_support)
+        first_day = window.last_day - dt.timedelta(days=window.days - 1)
+        return _result(
+            baskets,
+            min_count,
+            item_rows,
+            pair_rows,
+            computed_at=window.computed_at,
+            first_day=first_day,
+            last_day=window.last_day,
+            precomputed=True,
+        )
     customers = filters.customers if filters.customers is not None else customers_visible_to(user)
     if filters.region is not None:
         customers = customers.filter(region_id__in=region_subtree_ids([filters.region.pk]))
     start = _day_start(filters.first_day)
     end = _day_start(filters.last_day + dt.timedelta(days=1))
     baskets, min_count, item_rows, pair_rows = _counts(customers, start, end, filters.min_support)
+    return _result(
+        baskets,
+        min_count,
+        item_rows,
+        pair_rows,
+        computed_at=timezone.now(),
+        first_day=filters.first_day,
+        last_day=filters.last_day,
+    )
+
+
+def _result(
+    baskets: int,
+    min_count: int,
+    item_rows: list[tuple[str, int]],
+    pair_rows: list[tuple[str, str, int]],
+    **extra: Any,
+) -> Result:
     items: dict[str, Item] = {}
     for key, count in item_rows:
         family, _sep, value = key.partition(_SEP)
@@ -337,5 +504,5 @@ def _compute(user: User, filters: Filters) -> Result:
         items=sorted(items.values(), key=lambda i: (FAMILIES.index(i.family), -i.count, i.key)),
         pairs=pairs[:MAX_PAIRS],
         truncated=len(pairs) > MAX_PAIRS,
-        computed_at=timezone.now(),
+        **extra,
     )

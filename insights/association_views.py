@@ -121,6 +121,7 @@ class AssociationFilterForm(forms.Form):
             min_support=float(support if support is not None else DEFAULT_MIN_SUPPORT) / 100,
             customers=data.get("segment_customers"),
             customers_key=f"segment:{segment.pk}:{segment.updated_at}" if segment else "",
+            window=None if period == PERIOD_RANGE else int(period),
         )
 
 
@@ -213,7 +214,7 @@ def association_export(request: HttpRequest) -> HttpResponse:
     about = workbook.create_sheet(_("About"))
     region = filters.region.full_name if filters.region else _("All regions")
     for label, value in [
-        (_("Period"), f"{filters.first_day:%Y-%m-%d} – {filters.last_day:%Y-%m-%d}"),
+        (_("Period"), f"{result.first_day:%Y-%m-%d} – {result.last_day:%Y-%m-%d}"),
         (_("Region"), region),
         (_("Minimum support"), _percent(filters.min_support)),
         (_("Customers with activity (N)"), result.baskets),

@@ -166,3 +166,204 @@ class ValueClassChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.from_class} → {self.to_class} ({self.changed_on})"
+
+
+# --- churn risk (流失风险) --------------------------------------------------------------------
+
+
+class ChurnMethod(models.TextChoices):
+    LOGISTIC = "logistic", _("Logistic regression")
+    RULES = "rules", _("Weighted rules")
+
+
+class RiskBand(models.TextChoices):
+    HIGH = "high", _("High risk")
+    MEDIUM = "medium", _("Medium risk")
+    LOW = "low", _("Low risk")
+
+
+class ChurnSettings(models.Model):
+    """The churn model's settings (one row); see insights/churn.py and docs/churn.md."""
+
+    min_terminations = models.PositiveIntegerField(
+        _("terminations needed for the learned model"),
+        default=30,
+        validators=[MinValueValidator(10), MaxValueValidator(100_000)],
+        help_text=_("With fewer terminated customers to learn from, the weighted rules score."),
+    )
+    min_actives = models.PositiveIntegerField(
+        _("active customers needed for the learned model"),
+        default=30,
+        validators=[MinValueValidator(10), MaxValueValidator(1_000_000)],
+    )
+    lead_days = models.PositiveSmallIntegerField(
+        _("days before termination"),
+        default=90,
+        validators=[MinValueValidator(0), MaxValueValidator(730)],
+        help_text=_(
+            "A terminated customer is learned from as it looked this many days before it "
+            "terminated, so the model learns the early signs."
+        ),
+    )
+    history_days = models.PositiveIntegerField(
+        _("terminations learned from (days)"),
+        default=1095,
+        validators=[MinValueValidator(90), MaxValueValidator(3650)],
+        help_text=_("Only customers terminated within this many days are learned from."),
+    )
+    renewal_days = models.PositiveSmallIntegerField(
+        _("renewal due within (days)"),
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(730)],
+    )
+    high_threshold = models.PositiveSmallIntegerField(
+        _("high risk from score"),
+        default=70,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+    )
+    medium_threshold = models.PositiveSmallIntegerField(
+        _("medium risk from score"),
+        default=40,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+    )
+    computed_at = models.DateTimeField(_("last computed at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("churn risk settings")
+        verbose_name_plural = _("churn risk settings")
+        permissions = [
+            ("view_churn", "Can view customer churn risk"),
+            ("recompute_churn", "Can recompute customer churn risk"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(medium_threshold__lt=models.F("high_threshold")),
+                name="churn_settings_bands",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Churn risk settings"))
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if (self.medium_threshold or 0) >= (self.high_threshold or 0):
+            raise ValidationError(
+                {"medium_threshold": str(_("Medium risk must start below high risk."))}
+            )
+
+
+class ChurnModel(models.Model):
+    """One training run: the method used, what it learned from and, for the logistic model, its
+    parameters as plain numbers (`parameters`: features, means, scales, coefs, intercept) —
+    never a pickle. The newest row scores."""
+
+    trained_at = models.DateTimeField(_("trained at"))
+    method = models.CharField(_("scoring method"), max_length=10, choices=ChurnMethod.choices)
+    terminations = models.PositiveIntegerField(_("terminated customers learned from"), default=0)
+    actives = models.PositiveIntegerField(_("active customers learned from"), default=0)
+    holdout_auc = models.FloatField(_("hold-out AUC"), null=True, blank=True)
+    holdout_size = models.PositiveIntegerField(_("hold-out customers"), default=0)
+    parameters = models.JSONField(_("parameters"), default=dict)
+    scored = models.PositiveIntegerField(_("customers scored"), default=0)
+    seconds = models.FloatField(_("duration (seconds)"), default=0)
+
+    class Meta:
+        verbose_name = _("churn model")
+        verbose_name_plural = _("churn models")
+        default_permissions = ("view",)
+        ordering = ["-trained_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} {self.trained_at:%Y-%m-%d %H:%M}"
+
+
+class ChurnScore(models.Model):
+    """An active customer's churn risk as of `computed_at`: 0–100, its band and the (up to)
+    three factors that raise it most: [{"factor", "value", "contribution"}, …]."""
+
+    customer = models.OneToOneField(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="churn",
+        primary_key=True,
+    )
+    model = models.ForeignKey(
+        ChurnModel, verbose_name=_("churn model"), on_delete=models.PROTECT, related_name="+"
+    )
+    score = models.PositiveSmallIntegerField(
+        _("churn risk score"), validators=[MaxValueValidator(100)]
+    )
+    band = models.CharField(_("risk"), max_length=6, choices=RiskBand.choices)
+    factors = models.JSONField(_("top factors"), default=list)
+    features = models.JSONField(_("features"), default=dict)
+    computed_at = models.DateTimeField(_("computed at"))
+
+    class Meta:
+        verbose_name = _("churn risk score")
+        verbose_name_plural = _("churn risk scores")
+        default_permissions = ("view",)
+        indexes = [
+            models.Index(fields=["-score", "customer"], name="churn_score_score"),
+            models.Index(fields=["band", "-score"], name="churn_score_band"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(score__lte=100), name="churn_score_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.score}"
+
+
+# --- association analysis, precomputed (insights.association) --------------------------------
+
+
+class AssociationWindow(models.Model):
+    """One precomputed window of the association analysis: the last `days` full days up to
+    `last_day`, computed nightly over every customer and kept per district
+    (AssociationCount), so that the preset periods answer at once for viewers who see every
+    customer."""
+
+    days = models.PositiveSmallIntegerField(_("days"), unique=True)
+    last_day = models.DateField(_("last day"))
+    computed_at = models.DateTimeField(_("computed at"))
+    seconds = models.FloatField(_("duration (s)"), default=0)
+
+    class Meta:
+        ordering = ["days"]
+        verbose_name = _("association window")
+        verbose_name_plural = _("association windows")
+
+    def __str__(self) -> str:
+        return f"{self.days} → {self.last_day:%Y-%m-%d}"
+
+
+class AssociationCount(models.Model):
+    """Baskets of one district in one window: the basket count (no item), one item's count
+    (item_a only) or one pair's count (item_a < item_b). Customers belong to one district
+    each, so the counts of several districts add up."""
+
+    window = models.ForeignKey(
+        AssociationWindow, on_delete=models.CASCADE, related_name="counts", db_index=False
+    )
+    region = models.ForeignKey(
+        "accounts.Region",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
+    item_a = models.CharField(max_length=160, blank=True)
+    item_b = models.CharField(max_length=160, blank=True)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = _("association count")
+        verbose_name_plural = _("association counts")
+        indexes = [models.Index(fields=["window", "region"], name="association_count_window")]
+
+    def __str__(self) -> str:
+        return f"{self.item_a} {self.item_b} {self.count}"

@@ -7,6 +7,7 @@ import logging
 from django_tasks import task
 
 from accounts.models import User
+from insights.association import association_precompute
 from insights.value import value_recompute
 
 logger = logging.getLogger(__name__)
@@ -27,3 +28,19 @@ def value_recompute_task(actor_id: int | None = None, only_if_due: bool = False)
         result.seconds,
     )
     return result.changes
+
+
+@task()
+def association_precompute_task(only_if_due: bool = False) -> int | None:
+    """Precompute the association analysis's preset periods (the scheduler enqueues it with
+    `only_if_due=True`: it runs once a night, after 03:00)."""
+    result = association_precompute(only_if_due=only_if_due)
+    if result is None:
+        return None
+    logger.info(
+        "association windows: %d windows, %d rows, %.1f s",
+        result.windows,
+        result.rows,
+        result.seconds,
+    )
+    return result.rows

@@ -158,6 +158,7 @@ DEMO_STEPS = [
     "onboarding.fire_demo.load_cases",
     "service.demo.load_demo",
     "inquiries.demo.load_demo",
+    "insights.churn_demo.load_demo",
 ]
 
 

@@ -241,6 +241,7 @@ SECTIONS: tuple[NavSection, ...] = (
                 "gem",
                 _perm("insights.view_value"),
             ),
+            NavItem(_("Churn risk"), "insights:churn", "person-dash", _perm("insights.view_churn")),
             NavItem(_("Key accounts"), "care:keyaccounts", "star", _perm("care.view_keyaccount")),
             NavItem(
                 _("Holiday greetings"), "care:greetings", "gift", _perm("inquiries.send_notice")

@@ -27,7 +27,8 @@ from devices.models import (
     FireSystem,
     Point,
 )
-from insights.association import Filters, Result, association_pairs
+from insights.association import Filters, Result, association_pairs, association_precompute
+from insights.models import AssociationWindow
 from ruwang.testing import PersonaTestCase, make_regions
 from service.models import Ticket, TicketKind
 
@@ -295,6 +296,61 @@ class AssociationTests(PersonaTestCase):
         result = self._result("market_manager", segment=segment.pk)
         assert result.baskets == 2
         self.assert_matches(result, _expected(baskets, 0.01))
+
+    def _window(self, days: int = 90) -> tuple[dt.datetime, dt.datetime]:
+        """The nightly window of `days` full days ending yesterday."""
+        today = timezone.localdate(NOW)
+        first = today - dt.timedelta(days=days)
+        return (
+            timezone.make_aware(dt.datetime.combine(first, dt.time())),
+            timezone.make_aware(dt.datetime.combine(today, dt.time())),
+        )
+
+    def test_preset_periods_come_from_the_nightly_figures_for_viewers_who_see_everyone(
+        self,
+    ) -> None:
+        association_precompute()
+        assert set(AssociationWindow.objects.values_list("days", flat=True)) == {30, 90, 180, 365}
+        for days in (30, 90, 365):
+            baskets = _baskets({c.pk for c in Customer.objects.all()}, *self._window(days))
+            result = self._result("director", period=str(days))
+            assert result.precomputed
+            assert result.last_day == timezone.localdate(NOW) - dt.timedelta(days=1)
+            assert result.first_day == result.last_day - dt.timedelta(days=days - 1)
+            assert result.baskets == len(baskets)
+            self.assert_matches(result, _expected(baskets, 0.01))
+        # Districts add up to the region chosen.
+        nanchang = self.regions["360100"]
+        baskets = _baskets({self.c1.pk, self.c2.pk, self.c3.pk}, *self._window())
+        result = self._result("director", region=nanchang.pk, min_support="30")
+        assert result.precomputed
+        self.assert_matches(result, _expected(baskets, 0.30))
+        body = self.client_as("director").get(URL).content.decode()
+        assert "每晚预先计算" in body
+
+    def test_other_viewers_date_ranges_segments_and_recompute_are_live(self) -> None:
+        association_precompute()
+        assert not self._result("market_manager").precomputed
+        assert not self._result("director", fresh="1").precomputed
+        today = timezone.localdate(NOW)
+        ranged = self._result(
+            "director",
+            period="range",
+            date_from=str(today - dt.timedelta(days=9)),
+            date_to=str(today),
+        )
+        assert not ranged.precomputed
+        # A window not refreshed for days (the nightly run failing) is not used either.
+        AssociationWindow.objects.update(last_day=today - dt.timedelta(days=5))
+        assert not self._result("director", period="30").precomputed
+
+    def test_the_nightly_run_happens_once_a_day_after_three(self) -> None:
+        with time_machine.travel(NOW.replace(hour=2), tick=False):
+            assert association_precompute(only_if_due=True) is None
+        with time_machine.travel(NOW.replace(hour=4), tick=False):
+            first = association_precompute(only_if_due=True)
+            assert first is not None and first.windows == 4 and first.rows > 0
+            assert association_precompute(only_if_due=True) is None
 
     def test_minimum_support_drops_pairs_at_too_few_customers(self) -> None:
         baskets = _baskets({c.pk for c in Customer.objects.all()}, *self._period())
