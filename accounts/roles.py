@@ -192,6 +192,8 @@ ROLES: tuple[RoleSpec, ...] = (
         "市场经理",
         _("Market manager"),
         permissions=(
+            "reports.view_reports",
+            "reports.export_reports",
             "insights.view_churn",
             "insights.recompute_churn",
             "care.view_caretask",
@@ -222,6 +224,9 @@ ROLES: tuple[RoleSpec, ...] = (
         "运行总监",
         _("Operations director"),
         permissions=(
+            "reports.view_reports",
+            "reports.export_reports",
+            "reports.refresh_reports",
             "insights.view_churn",
             "insights.recompute_churn",
             "insights.view_churnsettings",
@@ -302,6 +307,7 @@ ROLES: tuple[RoleSpec, ...] = (
         "客户经理",
         _("Account manager"),
         permissions=(
+            "reports.view_reports",
             "insights.view_churn",
             "care.view_caretask",
             "care.add_caretask",
@@ -323,6 +329,7 @@ ROLES: tuple[RoleSpec, ...] = (
         "客户中心专员",
         _("Customer-centre agent"),
         permissions=(
+            "reports.view_reports",
             *INQUIRY_WORK,
             *CUSTOMER_VIEW_ALL,
             *CUSTOMER_EDIT,
@@ -336,6 +343,8 @@ ROLES: tuple[RoleSpec, ...] = (
         "主管",
         _("Supervisor"),
         permissions=(
+            "reports.view_reports",
+            "reports.export_reports",
             "insights.view_churn",
             "care.view_caretask",
             "care.add_caretask",

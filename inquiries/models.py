@@ -521,6 +521,11 @@ class Reply(models.Model):
                 name="reply_one_unsent_per_inquiry",
             )
         ]
+        # workload and staff performance: replies sent per person and period
+        indexes = [
+            models.Index(fields=["sent_by", "sent_at"], name="reply_sender_sent"),
+            models.Index(fields=["sent_at"], condition=Q(status="sent"), name="reply_sent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.inquiry.number} {self.get_status_display()}"

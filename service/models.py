@@ -506,6 +506,9 @@ class Ticket(models.Model):
             models.Index(fields=["customer", "-created_at"], name="ticket_customer"),
             models.Index(fields=["status", "team"], name="ticket_status_team"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
+            # workload and staff performance: tickets resolved per person and period
+            models.Index(fields=["assignee", "resolved_at"], name="ticket_assignee_resolved"),
+            models.Index(fields=["resolved_at"], name="ticket_resolved"),
             models.Index(fields=["sla_state", "status"], name="ticket_sla_state"),
             models.Index(
                 fields=["resolution_due_at"],
@@ -579,7 +582,15 @@ class TicketEntry(models.Model):
         ordering = ["created_at", "id"]
         verbose_name = _("ticket entry")
         verbose_name_plural = _("ticket entries")
-        indexes = [models.Index(fields=["ticket", "created_at"], name="ticket_entry_ticket")]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"], name="ticket_entry_ticket"),
+            # workload: tickets assigned per person and period
+            models.Index(
+                fields=["created_at"],
+                condition=Q(kind="assignment"),
+                name="ticket_entry_assignment",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ticket.number} {self.kind}"

@@ -236,6 +236,8 @@ class Task(models.Model):
             models.Index(fields=["status", "remind_at"], name="task_remind"),
             models.Index(fields=["status", "due_at"], name="task_due"),
             models.Index(fields=["status", "next_escalation_at"], name="task_escalation"),
+            # Workload and performance figures: a person's completions in a period.
+            models.Index(fields=["completed_by", "completed_at"], name="task_completed_by"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -394,3 +396,120 @@ class WorkingHoursSetting(models.Model):
             parse_periods(self.periods)
         except ValueError as exc:
             raise ValidationError({"periods": str(exc)}) from exc
+
+
+# --- report figures (derived rows; reports.funnel and reports.workload refresh them) ---------
+
+# The time buckets of the step cycle-time histograms are the service dashboard's
+# (service.models.HOUR_BUCKET_EDGES), so that its histogram_quantile reads them.
+STEP_CYCLE_BUCKETS = 22
+
+
+def step_cycle_field(index: int) -> str:
+    return f"cycle_{index:02d}"
+
+
+class StepMonthlyStat(models.Model):
+    """The cases of one process definition started in one month (local time) at customers with
+    one set of visibility keys (owner, district, department), per step (node_id; "" for the
+    cases themselves): how many cases reached the step (or started), how many of its tasks were
+    completed (or cases completed), how many open cases wait at it now (or are open), how many
+    cancelled cases stopped at it (or were cancelled), and a histogram of its tasks' cycle times
+    (created → completed, calendar hours; columns cycle_00…21 on HOUR_BUCKET_EDGES). Derived
+    from Case and Task by reports.funnel.funnel_refresh, never edited."""
+
+    month = models.DateField(_("month"))
+    definition = models.ForeignKey(
+        ProcessDefinition,
+        verbose_name=_("process definition"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # led by the (definition, month) index
+    )
+    node_id = models.CharField(_("step"), max_length=100, blank=True)
+    customer_owner = _copied_key(settings.AUTH_USER_MODEL)
+    customer_region = _copied_key("accounts.Region")
+    customer_department = _copied_key("accounts.Department")
+    cases = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    open = models.PositiveIntegerField(default=0)
+    stopped = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["month", "definition", "node_id"]
+        verbose_name = _("monthly step figures")
+        verbose_name_plural = _("monthly step figures")
+        indexes = [models.Index(fields=["definition", "month"], name="step_stat_definition")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.definition_id} {self.node_id}"
+
+
+# One column per bucket, so that the database sums a period's histograms in one query.
+for _index in range(STEP_CYCLE_BUCKETS):
+    StepMonthlyStat.add_to_class(
+        step_cycle_field(_index), models.PositiveIntegerField(default=0, editable=False)
+    )
+del _index
+
+
+class StepDailyStat(models.Model):
+    """The same figures as StepMonthlyStat for the cases started on one day (local time), of
+    every customer together: what a viewer who sees every customer reads, for any period, in a
+    few rows per day. Derived by reports.funnel.funnel_refresh, never edited."""
+
+    day = models.DateField(_("day"))
+    definition = models.ForeignKey(
+        ProcessDefinition,
+        verbose_name=_("process definition"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,  # led by the (definition, day) index
+    )
+    node_id = models.CharField(_("step"), max_length=100, blank=True)
+    cases = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    open = models.PositiveIntegerField(default=0)
+    stopped = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "definition", "node_id"]
+        verbose_name = _("daily step figures")
+        verbose_name_plural = _("daily step figures")
+        indexes = [models.Index(fields=["definition", "day"], name="step_day_stat_definition")]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.definition_id} {self.node_id}"
+
+
+for _index in range(STEP_CYCLE_BUCKETS):
+    StepDailyStat.add_to_class(
+        step_cycle_field(_index), models.PositiveIntegerField(default=0, editable=False)
+    )
+del _index
+
+
+class WorkloadDailyStat(models.Model):
+    """What one person received and completed on one day (local time): process tasks,
+    tickets, inquiry replies (see reports.workload for the definitions). Derived by
+    reports.workload.workload_refresh, never edited."""
+
+    day = models.DateField(_("day"))
+    user = _copied_key(settings.AUTH_USER_MODEL)
+    tasks_received = models.PositiveIntegerField(default=0)
+    tasks_completed = models.PositiveIntegerField(default=0)
+    tickets_assigned = models.PositiveIntegerField(default=0)
+    tickets_resolved = models.PositiveIntegerField(default=0)
+    replies_sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "user"]
+        verbose_name = _("daily workload figures")
+        verbose_name_plural = _("daily workload figures")
+        indexes = [
+            models.Index(fields=["day", "user"], name="workload_stat_day"),
+            models.Index(fields=["user", "day"], name="workload_stat_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.user_id}"

@@ -23,10 +23,14 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="enqueue one tick and exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from care.keyaccount_tasks import key_accounts_daily_task
+        from care.tasks import care_rules_task
         from inquiries.mail import mailboxes_poll
         from inquiries.notices import notices_send_due
         from inquiries.tasks import inquiry_sla_tick
-        from insights.tasks import value_recompute_task
+        from insights.churn_tasks import churn_recompute_task
+        from insights.tasks import association_precompute_task, value_recompute_task
+        from reports.process_tasks import process_reports_refresh
         from service.dashboard import dashboard_refresh
         from service.tasks import revisit_tickets_tick, ticket_sla_tick
         from workflow.tasks import sla_tick
@@ -50,6 +54,13 @@ class Command(BaseCommand):
             if ticks % 10 == 0:  # the service dashboard's figures, every ten ticks
                 dashboard_refresh.enqueue()
                 value_recompute_task.enqueue(only_if_due=True)  # nightly RFM/ABC, after 02:00
+                # the association analysis's preset periods, nightly after 03:00
+                association_precompute_task.enqueue(only_if_due=True)
+                key_accounts_daily_task.enqueue(only_if_due=True)  # key-account rules and reviews
+                care_rules_task.enqueue(only_if_due=True)  # daily care rules, after 06:00
+                churn_recompute_task.enqueue(only_if_due=True)  # nightly churn risk, after 03:00
+                # funnel and workload figures; a full rebuild on the first run after midnight
+                process_reports_refresh.enqueue()
             ticks += 1
             if options["once"]:
                 return

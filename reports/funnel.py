@@ -1,0 +1,656 @@
+"""Onboarding funnel and step cycle times (入网漏斗与各步骤周期): of the cases of one process
+started in the period, how many reached each SOP step, how many completed the whole process,
+how many were cancelled and at which step they stopped; per step the median and p90 cycle
+time and the bottleneck.
+
+Definitions (shown on the page and in the export):
+- The cases: cases of the chosen process started in the period (local days), at customers the
+  viewer may see that the filters select. Every figure is about these cases.
+- Reached: cases with at least one task at the step (a step done twice counts once).
+- Cycle time: from a task's creation to its completion, in calendar hours (nights, weekends
+  and holidays included), over every completed task of the step (a repeated step counts each
+  time). Median and p90 are read from a histogram (service.dashboard.histogram_quantile): the
+  true value lies in the bucket shown.
+- Bottleneck: the step with the highest median cycle time (ties: the higher p90).
+- Waiting now: open cases with an open task at the step. Stopped here: cancelled cases whose
+  task at the step was open when the case was cancelled.
+- Step order: the SOP order of the process diagram (user tasks by their distance from the
+  start event along the flows; the same distance: the diagram's order).
+
+What is precomputed: `StepMonthlyStat` rows per (definition, month of the case's start, step,
+customer owner, district, department) hold the counters and histograms; a period made of whole
+months sums its rows (`key_scope` selects what the viewer may see); the days of a partial month
+at either end of the period, and any period filtered by a segment, are counted from the cases
+and tasks themselves. `funnel_refresh` recomputes the months of the cases touched since the
+previous refresh (tasks opened or completed, cases started or ended, read from a quarter of an
+hour before the previous refresh started so a transaction still open then is not missed), and
+every month once a day (which also catches a customer moved to another owner or district).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case as SqlCase
+from django.db.models import (
+    Count,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import User
+from reports.filters import ReportFilters, customer_scope, key_scope, local_zone
+from reports.models import ReportRefresh
+from service.dashboard import Estimate, histogram_quantile
+from service.models import HOUR_BUCKET_EDGES, HOUR_BUCKETS
+from workflow import bpmn
+from workflow.graph import NodeType, ProcessGraph
+from workflow.models import (
+    STEP_CYCLE_BUCKETS,
+    Case,
+    CaseStatus,
+    DefinitionVersion,
+    ProcessDefinition,
+    StepDailyStat,
+    StepMonthlyStat,
+    Task,
+    TaskStatus,
+    VersionStatus,
+    step_cycle_field,
+)
+
+assert STEP_CYCLE_BUCKETS == HOUR_BUCKETS, "the step histograms use the dashboard's buckets"
+
+KEY = "funnel"
+DEFAULT_PROCESS_KEY = "fire-monitoring-onboarding"
+CYCLE_FIELDS = tuple(step_cycle_field(i) for i in range(HOUR_BUCKETS))
+COUNTERS = ("cases", "completed", "open", "stopped")
+# Tasks opened or completed shortly before the previous refresh started are read again.
+OVERLAP = dt.timedelta(minutes=15)
+OPEN_CASE = (CaseStatus.RUNNING, CaseStatus.ON_HOLD)
+OPEN_TASK = (TaskStatus.READY, TaskStatus.CLAIMED)
+CASE_ROW = ""  # the node_id of the cases' own row
+
+DEFINITIONS: list[tuple[Any, Any]] = [
+    (
+        _("Cases"),
+        _(
+            "Cases of the chosen process started in the period, at the customers you may see "
+            "that the filters select. Every figure below is about these cases."
+        ),
+    ),
+    (_("Reached"), _("Cases with at least one task at the step (a repeated step counts once).")),
+    (
+        _("Cycle time"),
+        _(
+            "From a task's creation to its completion, in calendar hours (nights, weekends and "
+            "holidays included), over every completed task of the step. Median and p90 are read "
+            "from a histogram: the true value lies in the range shown."
+        ),
+    ),
+    (
+        _("Bottleneck"),
+        _("The step with the highest median cycle time (on a tie, the higher p90)."),
+    ),
+    (_("Waiting now"), _("Open cases with an open task at the step.")),
+    (
+        _("Stopped here"),
+        _("Cancelled cases whose task at the step was still open when the case was cancelled."),
+    ),
+    (
+        _("Step order"),
+        _(
+            "The SOP order of the process diagram: steps by their distance from the start "
+            "along the flows."
+        ),
+    ),
+]
+
+
+# --- counters -------------------------------------------------------------------------------
+
+
+@dataclass
+class Counters:
+    """Of one step (or, for CASE_ROW, of the cases): cases reached (started), tasks completed
+    (cases completed), open cases waiting (open), cancelled cases stopped (cancelled), and the
+    cycle-time histogram."""
+
+    cases: int = 0
+    completed: int = 0
+    open: int = 0
+    stopped: int = 0
+    cycles: list[int] = field(default_factory=lambda: [0] * HOUR_BUCKETS)
+
+    def add(self, other: Counters) -> None:
+        self.cases += other.cases
+        self.completed += other.completed
+        self.open += other.open
+        self.stopped += other.stopped
+        self.cycles = [a + b for a, b in zip(self.cycles, other.cycles, strict=True)]
+
+
+Tally = dict[str, Counters]
+
+
+class HoursBetween(Func):
+    """Hours from `start` to `end` (two datetime columns) as a float, computed natively: on
+    SQLite from julianday() (Django's own duration arithmetic there calls back into Python for
+    every row), on PostgreSQL from the epoch of the interval."""
+
+    arity = 2
+    output_field = FloatField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 24.0)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="(EXTRACT(EPOCH FROM (%(expressions)s)) / 3600.0)",
+            arg_joiner=" - ",
+            **extra,
+        )
+
+
+def _cycle_bucket() -> SqlCase:
+    """The histogram bucket of a completed task's cycle time (annotated as `_cycle`, in hours),
+    computed by the database: the same as service.dashboard.hour_bucket (the first edge above
+    it; a negative time falls in the first bucket)."""
+    return SqlCase(
+        *[
+            When(Q(_cycle__lt=float(edge)), then=Value(index))
+            for index, edge in enumerate(HOUR_BUCKET_EDGES)
+        ],
+        default=Value(len(HOUR_BUCKET_EDGES)),
+        output_field=IntegerField(),
+    )
+
+
+def _month(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        if timezone.is_aware(value):
+            value = value.astimezone(local_zone())
+        return value.date()
+    assert isinstance(value, dt.date)
+    return value
+
+
+def count_cases(cases: QuerySet[Case], keyed: bool) -> dict[tuple[Any, ...], Tally]:
+    """The counters of `cases`, per step; `keyed`: grouped by (definition, day started, owner,
+    district, department) too (the refresh rolls these up into its monthly rows per keys and
+    daily rows of everyone: a case lies in exactly one group, so even the counts of distinct
+    cases add up), else one group `()`. Three grouped queries whatever the number of cases."""
+    case_keys: dict[str, Any] = {}
+    task_keys: dict[str, Any] = {}
+    if keyed:
+        case_keys = {
+            "k_def": F("version__definition_id"),
+            "k_day": TruncDate("started_at", tzinfo=local_zone()),
+            "k_owner": F("customer__owner_id"),
+            "k_region": F("customer__region_id"),
+            "k_dept": F("customer__department_id"),
+        }
+        task_keys = {
+            "k_def": F("case__version__definition_id"),
+            "k_day": TruncDate("case__started_at", tzinfo=local_zone()),
+            "k_owner": F("case__customer__owner_id"),
+            "k_region": F("case__customer__region_id"),
+            "k_dept": F("case__customer__department_id"),
+        }
+    names = list(case_keys)
+    result: dict[tuple[Any, ...], Tally] = defaultdict(lambda: defaultdict(Counters))
+
+    def group(row: dict[str, Any]) -> tuple[Any, ...]:
+        if not keyed:
+            return ()
+        return (
+            row["k_def"],
+            _month(row["k_day"]),
+            row["k_owner"],
+            row["k_region"],
+            row["k_dept"],
+        )
+
+    started = (
+        cases.order_by().annotate(**case_keys).values(*names, "status").annotate(n=Count("id"))
+    )
+    for row in started:
+        counters = result[group(row)][CASE_ROW]
+        counters.cases += row["n"]
+        if row["status"] == CaseStatus.COMPLETED:
+            counters.completed += row["n"]
+        elif row["status"] == CaseStatus.CANCELLED:
+            counters.stopped += row["n"]
+        else:
+            counters.open += row["n"]
+
+    tasks = Task.objects.filter(case__in=cases.order_by().values("id")).order_by()
+    steps = (
+        tasks.annotate(**task_keys)
+        .values(*names, "node_id")
+        .annotate(
+            reached=Count("case_id", distinct=True),
+            done=Count("id", filter=Q(status=TaskStatus.COMPLETED)),
+            waiting=Count(
+                "case_id",
+                distinct=True,
+                filter=Q(status__in=OPEN_TASK, case__status__in=OPEN_CASE),
+            ),
+            stopped=Count(
+                "case_id",
+                distinct=True,
+                filter=Q(status=TaskStatus.CANCELLED, case__status=CaseStatus.CANCELLED),
+            ),
+        )
+    )
+    for row in steps:
+        counters = result[group(row)][row["node_id"]]
+        counters.cases += row["reached"]
+        counters.completed += row["done"]
+        counters.open += row["waiting"]
+        counters.stopped += row["stopped"]
+
+    cycles = (
+        tasks.filter(status=TaskStatus.COMPLETED, completed_at__isnull=False)
+        .annotate(**task_keys, _cycle=HoursBetween("completed_at", "created_at"))
+        .annotate(bucket=_cycle_bucket())
+        .values(*names, "node_id", "bucket")
+        .annotate(n=Count("id"))
+    )
+    for row in cycles:
+        result[group(row)][row["node_id"]].cycles[row["bucket"]] += row["n"]
+    return result
+
+
+# --- refresh (derived data: no permission, no audit row) -------------------------------------
+
+
+def _month_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day.replace(day=1), dt.time(), tzinfo=local_zone())
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+
+
+def _lock(key: str) -> None:
+    list(ReportRefresh.objects.select_for_update().filter(key=key).values_list("pk"))
+
+
+def _stat_row(model: Any, counters: Counters, **keys: Any) -> Any:
+    row = model(
+        cases=counters.cases,
+        completed=counters.completed,
+        open=counters.open,
+        stopped=counters.stopped,
+        **keys,
+    )
+    for name, count in zip(CYCLE_FIELDS, counters.cycles, strict=True):
+        setattr(row, name, count)
+    return row
+
+
+def _month_rows(month: dt.date) -> tuple[list[StepMonthlyStat], list[StepDailyStat]]:
+    """The monthly rows (per customer keys) and daily rows (everyone) of the cases started in
+    `month`."""
+    start, end = _month_start(month), _month_start(_next_month(month))
+    cases = Case.objects.filter(
+        started_at__gte=start, started_at__lt=end, customer__merged_into__isnull=True
+    )
+    monthly: dict[tuple[Any, ...], Tally] = defaultdict(lambda: defaultdict(Counters))
+    daily: dict[tuple[Any, ...], Tally] = defaultdict(lambda: defaultdict(Counters))
+    for (definition_id, day, owner, region, dept), tally in count_cases(cases, True).items():
+        for node_id, counters in tally.items():
+            monthly[(definition_id, owner, region, dept)][node_id].add(counters)
+            daily[(definition_id, day)][node_id].add(counters)
+    month_rows = [
+        _stat_row(
+            StepMonthlyStat,
+            counters,
+            month=month.replace(day=1),
+            definition_id=definition_id,
+            node_id=node_id,
+            customer_owner_id=owner,
+            customer_region_id=region,
+            customer_department_id=dept,
+        )
+        for (definition_id, owner, region, dept), tally in monthly.items()
+        for node_id, counters in tally.items()
+    ]
+    day_rows = [
+        _stat_row(StepDailyStat, counters, day=day, definition_id=definition_id, node_id=node_id)
+        for (definition_id, day), tally in daily.items()
+        for node_id, counters in tally.items()
+    ]
+    return month_rows, day_rows
+
+
+def _touched_months(since: dt.datetime) -> set[dt.date]:
+    touched = Task.objects.filter(Q(created_at__gte=since) | Q(completed_at__gte=since)).values(
+        "case_id"
+    )
+    cases = Case.objects.filter(
+        Q(started_at__gte=since) | Q(ended_at__gte=since) | Q(id__in=touched)
+    ).order_by()
+    return {
+        _month(moment) for moment in cases.datetimes("started_at", "month", tzinfo=local_zone())
+    }
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    full: bool
+    months: int
+    rows: int
+    seconds: float
+
+
+def funnel_refresh(*, full: bool = False, now: dt.datetime | None = None) -> RefreshResult:
+    """Bring StepMonthlyStat up to date (see the module docstring)."""
+    began = time.perf_counter()
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    state, _created = ReportRefresh.objects.get_or_create(key=KEY)
+    full = (
+        full
+        or state.full_at is None
+        or state.started_at is None
+        or timezone.localdate(state.full_at) < today
+    )
+    if full:
+        months = {
+            _month(m)
+            for m in Case.objects.order_by().datetimes("started_at", "month", tzinfo=local_zone())
+        }
+    else:
+        assert state.started_at is not None
+        months = _touched_months(state.started_at - OVERLAP)
+    written = 0
+    for month in sorted(months):
+        month_rows, day_rows = _month_rows(month)
+        with transaction.atomic():
+            _lock(KEY)
+            StepMonthlyStat.objects.filter(month=month).delete()
+            StepDailyStat.objects.filter(day__gte=month, day__lt=_next_month(month)).delete()
+            StepMonthlyStat.objects.bulk_create(month_rows, batch_size=2000)
+            StepDailyStat.objects.bulk_create(day_rows, batch_size=2000)
+        written += len(month_rows) + len(day_rows)
+    with transaction.atomic():
+        _lock(KEY)
+        if full:
+            StepMonthlyStat.objects.exclude(month__in=sorted(months)).delete()
+            # Months without cases any more (e.g. of since deleted test data).
+            for month in set(StepDailyStat.objects.dates("day", "month")) - months:
+                StepDailyStat.objects.filter(day__gte=month, day__lt=_next_month(month)).delete()
+        seconds = time.perf_counter() - began
+        ReportRefresh.objects.filter(key=KEY).update(
+            started_at=now,
+            finished_at=timezone.now(),
+            full_at=now if full else state.full_at,
+            mark_at=now,
+            seconds=seconds,
+        )
+    return RefreshResult(full, len(months), written, seconds)
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def definitions() -> list[ProcessDefinition]:
+    """Process definitions with at least one version, the default one first."""
+    found = list(ProcessDefinition.objects.filter(versions__isnull=False).distinct())
+    found.sort(key=lambda d: (d.key != DEFAULT_PROCESS_KEY, d.name))
+    return found
+
+
+@dataclass(frozen=True)
+class Step:
+    node_id: str
+    name: str
+
+
+@lru_cache(maxsize=32)
+def _graph(version_id: int, xml: str) -> ProcessGraph | None:
+    try:
+        return bpmn.parse(xml)
+    except bpmn.BpmnError:
+        return None
+
+
+def sop_order(graph: ProcessGraph) -> list[Step]:
+    """User tasks by their distance (in flows) from the start events, ties in document
+    order: the SOP's order, loops and returns not moving a step back."""
+    distance: dict[str, int] = {}
+    frontier = [node.id for node in graph.start_nodes()]
+    for node_id in frontier:
+        distance[node_id] = 0
+    while frontier:
+        following = []
+        for node_id in frontier:
+            for flow in graph.outgoing(node_id):
+                if flow.target not in distance:
+                    distance[flow.target] = distance[node_id] + 1
+                    following.append(flow.target)
+        frontier = following
+    position = {node_id: index for index, node_id in enumerate(graph.nodes)}
+    tasks = [n for n in graph.nodes.values() if n.type == NodeType.USER_TASK]
+    tasks.sort(key=lambda n: (distance.get(n.id, len(graph.nodes)), position[n.id]))
+    return [Step(n.id, n.name or n.id) for n in tasks]
+
+
+def steps_of(definition: ProcessDefinition, seen: Iterable[str]) -> list[Step]:
+    """The steps of the definition's latest published version (else its latest version) in
+    SOP order, then steps only older versions had (named by their tasks)."""
+    versions = DefinitionVersion.objects.filter(definition=definition).order_by("-number")
+    version = versions.filter(status=VersionStatus.PUBLISHED).first() or versions.first()
+    steps: list[Step] = []
+    if version is not None:
+        graph = _graph(version.pk, version.xml)
+        if graph is not None:
+            steps = sop_order(graph)
+    known = {step.node_id for step in steps}
+    missing = sorted(set(seen) - known - {CASE_ROW})
+    if missing:
+        names = dict(
+            Task.objects.filter(node_id__in=missing, case__version__definition=definition)
+            .order_by()
+            .values_list("node_id", "name")
+            .distinct()
+        )
+        steps += [Step(node_id, names.get(node_id, node_id)) for node_id in missing]
+    return steps
+
+
+def whole_months(
+    filters: ReportFilters, today: dt.date
+) -> tuple[list[dt.date], list[tuple[dt.date, dt.date]]]:
+    """The months of the period the precomputed rows answer (a month wholly inside it; the
+    current month also when the period runs to today or later: no case starts in the future),
+    and the remaining day ranges (first, last) counted from the rows themselves."""
+    months: list[dt.date] = []
+    edges: list[tuple[dt.date, dt.date]] = []
+    day = filters.first_day
+    while day <= filters.last_day:
+        month_end = _next_month(day) - dt.timedelta(days=1)
+        if day.day == 1 and (month_end <= filters.last_day or filters.last_day >= today):
+            months.append(day)
+        else:
+            edges.append((day, min(month_end, filters.last_day)))
+        day = month_end + dt.timedelta(days=1)
+    return months, edges
+
+
+def _sum_rows(rows: QuerySet[Any]) -> Tally:
+    tally: Tally = defaultdict(Counters)
+    sums = (
+        rows.order_by()
+        .values("node_id")
+        .annotate(**{f"s_{name}": Sum(name) for name in (*COUNTERS, *CYCLE_FIELDS)})
+    )
+    for row in sums:
+        counters = tally[row["node_id"]]
+        counters.cases = row["s_cases"] or 0
+        counters.completed = row["s_completed"] or 0
+        counters.open = row["s_open"] or 0
+        counters.stopped = row["s_stopped"] or 0
+        counters.cycles = [row[f"s_{name}"] or 0 for name in CYCLE_FIELDS]
+    return tally
+
+
+def _live(
+    user: User, filters: ReportFilters, definition: ProcessDefinition, first: dt.date, last: dt.date
+) -> Tally:
+    zone = local_zone()
+    start = dt.datetime.combine(first, dt.time(), tzinfo=zone)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    cases = Case.objects.filter(
+        customer_scope(user, filters, "customer__"),
+        version__definition=definition,
+        started_at__gte=start,
+        started_at__lt=end,
+    )
+    return count_cases(cases, False).get((), {})
+
+
+def funnel_tally(
+    user: User, filters: ReportFilters, definition: ProcessDefinition, today: dt.date
+) -> tuple[Tally, bool, bool]:
+    """The counters of the report, whether precomputed rows were used, and whether some days
+    were counted from the cases themselves besides: the daily rows of
+    everyone when the viewer sees every customer and no region or department is chosen; else
+    the monthly rows of the customer keys the viewer and the filters select, for the whole
+    months of the period, and the cases themselves for the days of a partial month."""
+    if not filters.uses_aggregates:
+        return _live(user, filters, definition, filters.first_day, filters.last_day), False, True
+    scope = key_scope(user, filters, "customer_")
+    if not scope:
+        rows = StepDailyStat.objects.filter(
+            definition=definition, day__gte=filters.first_day, day__lte=filters.last_day
+        )
+        return _sum_rows(rows), True, False
+    months, edges = whole_months(filters, today)
+    tally: Tally = defaultdict(Counters)
+    if months:
+        month_rows = StepMonthlyStat.objects.filter(scope, definition=definition, month__in=months)
+        for node_id, counters in _sum_rows(month_rows).items():
+            tally[node_id].add(counters)
+    for first, last in edges:
+        for node_id, counters in _live(user, filters, definition, first, last).items():
+            tally[node_id].add(counters)
+    return tally, bool(months), bool(edges)
+
+
+@dataclass(frozen=True)
+class StepFigures:
+    step: Step
+    reached: int
+    share: float | None  # % of the cases started
+    completed: int
+    waiting: int
+    stopped: int
+    median: Estimate | None
+    p90: Estimate | None
+    cycles: Sequence[int]
+    bottleneck: bool = False
+
+
+@dataclass(frozen=True)
+class Funnel:
+    definition: ProcessDefinition
+    started: int
+    completed: int
+    cancelled: int
+    open: int
+    steps: list[StepFigures]
+    bottleneck: StepFigures | None
+    slowest_p90: StepFigures | None
+    precomputed: bool
+    live_days: bool
+
+    def rate(self, part: int) -> float | None:
+        return 100.0 * part / self.started if self.started else None
+
+    @property
+    def completed_rate(self) -> float | None:
+        return self.rate(self.completed)
+
+    @property
+    def cancelled_rate(self) -> float | None:
+        return self.rate(self.cancelled)
+
+
+def funnel_report(
+    user: User, filters: ReportFilters, definition: ProcessDefinition, today: dt.date | None = None
+) -> Funnel:
+    tally, precomputed, live_days = funnel_tally(
+        user, filters, definition, today or timezone.localdate()
+    )
+    cases = tally.get(CASE_ROW, Counters())
+    figures = []
+    for step in steps_of(definition, tally):
+        counters = tally.get(step.node_id, Counters())
+        figures.append(
+            StepFigures(
+                step=step,
+                reached=counters.cases,
+                share=100.0 * counters.cases / cases.cases if cases.cases else None,
+                completed=counters.completed,
+                waiting=counters.open,
+                stopped=counters.stopped,
+                median=histogram_quantile(counters.cycles, 0.5),
+                p90=histogram_quantile(counters.cycles, 0.9),
+                cycles=tuple(counters.cycles),
+            )
+        )
+    timed = [f for f in figures if f.median is not None and f.p90 is not None]
+    bottleneck = max(
+        timed,
+        key=lambda f: (f.median.hours, f.p90.hours),  # type: ignore[union-attr]
+        default=None,
+    )
+    slowest = max(timed, key=lambda f: f.p90.hours, default=None)  # type: ignore[union-attr]
+    if bottleneck is not None:
+        figures = [
+            StepFigures(**{**f.__dict__, "bottleneck": True}) if f is bottleneck else f
+            for f in figures
+        ]
+        bottleneck = next(f for f in figures if f.bottleneck)
+        if slowest is not None and slowest.step == bottleneck.step:
+            slowest = bottleneck
+    return Funnel(
+        definition=definition,
+        started=cases.cases,
+        completed=cases.completed,
+        cancelled=cases.stopped,
+        open=cases.open,
+        steps=figures,
+        bottleneck=bottleneck,
+        slowest_p90=slowest,
+        precomputed=precomputed,
+        live_days=live_days,
+    )
