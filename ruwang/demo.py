@@ -159,6 +159,7 @@ DEMO_STEPS = [
     "service.demo.load_demo",
     "inquiries.demo.load_demo",
     "insights.churn_demo.load_demo",
+    "insights.demo.load_demo",
 ]
 
 
