@@ -58,8 +58,10 @@ def load_demo() -> None:
     with transaction.atomic():
         _key_accounts(director)
     care_rules_run()
+    from reports.aggregates import reports_refresh
     from reports.funnel import funnel_refresh
     from reports.workload import workload_refresh
 
+    reports_refresh(full=True)
     funnel_refresh(full=True)
     workload_refresh(full=True)

@@ -33,3 +33,102 @@ class ReportRefresh(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.finished_at}"
+
+
+# --- aggregates of the customer reports (reports.aggregates keeps them) ------------------------
+#
+# Every row carries the visibility keys of the customers it counts — owner, district, department
+# (plain columns: ids copied, no constraint, so a deleted user or region never blocks a refresh)
+# — and the report's dimensions; `reports.filters.key_scope` selects the rows a viewer may see.
+
+
+class KeyedAggregate(models.Model):
+    owner_id = models.BigIntegerField(null=True)
+    region_id = models.BigIntegerField(null=True)
+    department_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class CustomerCountAggregate(KeyedAggregate):
+    """Customers (not merged) as they are now, per keys × status × value class ('' when not
+    classified yet), with the sum of their RFM monetary value."""
+
+    status = models.CharField(max_length=20)
+    value_class = models.CharField(max_length=1, blank=True)
+    customers = models.PositiveIntegerField(default=0)
+    monetary = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["region_id"], name="report_customer_agg_region")]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.status} {self.value_class}: {self.customers}"
+
+
+class MonthlyAggregate(KeyedAggregate):
+    month = models.DateField()  # the first day of a month (local time)
+
+    class Meta:
+        abstract = True
+
+
+class CustomerMonthAggregate(MonthlyAggregate):
+    """Customers created per month (local), per keys."""
+
+    customers = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"], name="report_customer_month_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.region_id}: {self.customers}"
+
+
+class ContractMonthAggregate(MonthlyAggregate):
+    """Service contracts signed per month, per keys × the customer's value class: how many and
+    Σ annual fee × term months (÷ 12 gives their value, as insights.value counts it)."""
+
+    value_class = models.CharField(max_length=1, blank=True)
+    contracts = models.PositiveIntegerField(default=0)
+    fee_months = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"], name="report_contract_month_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.region_id} {self.value_class}: {self.contracts}"
+
+
+class SurveyMonthAggregate(MonthlyAggregate):
+    """Survey answers per month answered (local), per keys (definitions of
+    service.SurveyDailyStat: CSAT 1–5, promoters 9–10, detractors 0–6)."""
+
+    answered = models.PositiveIntegerField(default=0)
+    csat_count = models.PositiveIntegerField(default=0)
+    csat_sum = models.PositiveIntegerField(default=0)
+    nps_count = models.PositiveIntegerField(default=0)
+    promoters = models.PositiveIntegerField(default=0)
+    detractors = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"], name="report_survey_month_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.region_id}: {self.answered}"
+
+
+class SlaMonthAggregate(MonthlyAggregate):
+    """Work judged against its deadline, per month the deadline falls in (local), per keys ×
+    measure (task, ticket response, ticket resolution, inquiry): on time and late."""
+
+    measure = models.CharField(max_length=12)
+    on_time = models.PositiveIntegerField(default=0)
+    late = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"], name="report_sla_month_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.region_id} {self.measure}: {self.on_time}/{self.late}"

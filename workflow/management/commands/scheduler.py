@@ -31,6 +31,7 @@ class Command(BaseCommand):
         from insights.churn_tasks import churn_recompute_task
         from insights.tasks import association_precompute_task, value_recompute_task
         from reports.process_tasks import process_reports_refresh
+        from reports.tasks import reports_refresh_task
         from service.dashboard import dashboard_refresh
         from service.tasks import revisit_tickets_tick, ticket_sla_tick
         from workflow.tasks import sla_tick
@@ -61,6 +62,7 @@ class Command(BaseCommand):
                 churn_recompute_task.enqueue(only_if_due=True)  # nightly churn risk, after 03:00
                 # funnel and workload figures; a full rebuild on the first run after midnight
                 process_reports_refresh.enqueue()
+                reports_refresh_task.enqueue()  # customer reports' figures; nightly full rebuild
             ticks += 1
             if options["once"]:
                 return
