@@ -5,19 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inquiries', '0001_inquiry_desk'),
+        ("inquiries", "0001_inquiry_desk"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='reply',
-            index=models.Index(fields=['sent_by', 'sent_at'], name='reply_sender_sent'),
+            model_name="reply",
+            index=models.Index(fields=["sent_by", "sent_at"], name="reply_sender_sent"),
         ),
         migrations.AddIndex(
-            model_name='reply',
-            index=models.Index(condition=models.Q(('status', 'sent')), fields=['sent_at'], name='reply_sent'),
+            model_name="reply",
+            index=models.Index(
+                condition=models.Q(("status", "sent")), fields=["sent_at"], name="reply_sent"
+            ),
         ),
     ]

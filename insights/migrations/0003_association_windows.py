@@ -5,42 +5,71 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_api_tokens'),
-        ('insights', '0002_churn'),
+        ("accounts", "0002_api_tokens"),
+        ("insights", "0002_churn"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AssociationWindow',
+            name="AssociationWindow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('days', models.PositiveSmallIntegerField(unique=True, verbose_name='days')),
-                ('last_day', models.DateField(verbose_name='last day')),
-                ('computed_at', models.DateTimeField(verbose_name='computed at')),
-                ('seconds', models.FloatField(default=0, verbose_name='duration (s)')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("days", models.PositiveSmallIntegerField(unique=True, verbose_name="days")),
+                ("last_day", models.DateField(verbose_name="last day")),
+                ("computed_at", models.DateTimeField(verbose_name="computed at")),
+                ("seconds", models.FloatField(default=0, verbose_name="duration (s)")),
             ],
             options={
-                'verbose_name': 'association window',
-                'verbose_name_plural': 'association windows',
-                'ordering': ['days'],
+                "verbose_name": "association window",
+                "verbose_name_plural": "association windows",
+                "ordering": ["days"],
             },
         ),
         migrations.CreateModel(
-            name='AssociationCount',
+            name="AssociationCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('item_a', models.CharField(blank=True, max_length=160)),
-                ('item_b', models.CharField(blank=True, max_length=160)),
-                ('count', models.PositiveIntegerField()),
-                ('region', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.region')),
-                ('window', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='counts', to='insights.associationwindow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("item_a", models.CharField(blank=True, max_length=160)),
+                ("item_b", models.CharField(blank=True, max_length=160)),
+                ("count", models.PositiveIntegerField()),
+                (
+                    "region",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.region",
+                    ),
+                ),
+                (
+                    "window",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="counts",
+                        to="insights.associationwindow",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'association count',
-                'verbose_name_plural': 'association counts',
-                'indexes': [models.Index(fields=['window', 'region'], name='association_count_window')],
+                "verbose_name": "association count",
+                "verbose_name_plural": "association counts",
+                "indexes": [
+                    models.Index(fields=["window", "region"], name="association_count_window")
+                ],
             },
         ),
     ]

@@ -5,25 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0008_segment'),
-        ('devices', '0008_registration_filed'),
-        ('service', '0004_ticket_list_and_sla_indexes'),
+        ("customers", "0008_segment"),
+        ("devices", "0008_registration_filed"),
+        ("service", "0004_ticket_list_and_sla_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='ticket',
-            index=models.Index(fields=['assignee', 'resolved_at'], name='ticket_assignee_resolved'),
+            model_name="ticket",
+            index=models.Index(fields=["assignee", "resolved_at"], name="ticket_assignee_resolved"),
         ),
         migrations.AddIndex(
-            model_name='ticket',
-            index=models.Index(fields=['resolved_at'], name='ticket_resolved'),
+            model_name="ticket",
+            index=models.Index(fields=["resolved_at"], name="ticket_resolved"),
         ),
         migrations.AddIndex(
-            model_name='ticketentry',
-            index=models.Index(condition=models.Q(('kind', 'assignment')), fields=['created_at'], name='ticket_entry_assignment'),
+            model_name="ticketentry",
+            index=models.Index(
+                condition=models.Q(("kind", "assignment")),
+                fields=["created_at"],
+                name="ticket_entry_assignment",
+            ),
         ),
     ]
