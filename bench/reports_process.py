@@ -10,7 +10,9 @@ cancelled at a random step, the rest run until now, so recent cases are still op
 tasks per case. Rows go in by COPY on PostgreSQL (executemany on SQLite). Then the
 reports' figures are refreshed in full (timed). bench/reports.py calls seed() after seeding
 its customers and tickets, and times `pages()` with its own users. Run alone, an incremental
-refresh after 1 % of the open tasks completed is timed as well.
+refresh after 1 % of the open tasks completed is timed as well, then one with nothing new;
+`--verify` then checks that the funnel's rows equal a full rebuild's, `--no-pages` stops
+before the pages.
 
 Run alone it seeds a small organisation itself (regions, 40 account managers owning the
 customers, 60 staff under 6 supervisors, one customer per case) and prints p50/p95 server time
@@ -306,10 +308,43 @@ def refresh_after_completions() -> dict[str, float]:
     figures["workload incremental refresh s"] = time.perf_counter() - t
     print(
         f"incremental refresh after {len(chosen):,} completions: funnel {funnel.months} "
-        f"months in {figures['funnel incremental refresh s']:.2f} s; workload {workload.days} "
-        f"days in {figures['workload incremental refresh s']:.2f} s"
+        f"months, {funnel.rows:,} rows in {figures['funnel incremental refresh s']:.2f} s; "
+        f"workload {workload.days} days in {figures['workload incremental refresh s']:.2f} s"
     )
+    t = time.perf_counter()
+    funnel_refresh()
+    figures["funnel idle refresh s"] = time.perf_counter() - t
+    print(f"incremental refresh with nothing new: funnel {figures['funnel idle refresh s']:.2f} s")
     return figures
+
+
+def verify_funnel() -> bool:
+    """Whether the funnel's precomputed rows after the incremental refreshes are those a full
+    rebuild writes (prints the answer; rebuilds in full)."""
+    from reports.funnel import funnel_refresh
+    from workflow.models import StepCellStat, StepDailyStat, StepMonthlyStat
+
+    def rows() -> dict[str, list[tuple[Any, ...]]]:
+        found = {}
+        for model in (StepMonthlyStat, StepDailyStat, StepCellStat):
+            fields = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
+            found[model.__name__] = sorted(
+                model.objects.order_by().values_list(*fields),
+                key=lambda row: tuple(str(v) for v in row),
+            )
+        return found
+
+    incremental = rows()
+    t = time.perf_counter()
+    funnel_refresh(full=True)
+    seconds = time.perf_counter() - t
+    same = rows() == incremental
+    sizes = ", ".join(f"{name} {len(found):,}" for name, found in incremental.items())
+    print(
+        f"incremental rows identical to a full rebuild ({seconds:.1f} s): "
+        f"{'yes' if same else 'NO'} ({sizes})"
+    )
+    return same
 
 
 def pages() -> list[tuple[str, str]]:
@@ -445,6 +480,10 @@ def main() -> None:
     parser.add_argument("--var-dir", default="")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-pages", action="store_true", help="time the refreshes only")
+    parser.add_argument(
+        "--verify", action="store_true", help="compare the incremental rows with a rebuild"
+    )
     args = parser.parse_args()
     var_dir, created = common.start(
         args,
@@ -465,6 +504,10 @@ def main() -> None:
             user.user_permissions.add(*perms)
         seed(args.cases, args.seed)
         refresh_after_completions()
+        if args.verify:
+            verify_funnel()
+        if args.no_pages:
+            return
         from django.db import connection
 
         results = time_pages(

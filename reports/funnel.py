@@ -21,10 +21,16 @@ What is precomputed: `StepMonthlyStat` rows per (definition, month of the case's
 customer owner, district, department) hold the counters and histograms; a period made of whole
 months sums its rows (`key_scope` selects what the viewer may see); the days of a partial month
 at either end of the period, and any period filtered by a segment, are counted from the cases
-and tasks themselves. `funnel_refresh` recomputes the months of the cases touched since the
+and tasks themselves. `StepDailyStat` holds the same per day for everyone together.
+Both are sums of `StepCellStat` cells per (definition, day, step, customer keys), which is what
+`funnel_refresh` counts from the cases and tasks (set-based SQL, a few queries whatever the
+number of cases). Every ten minutes it recounts only the cells of the cases touched since the
 previous refresh (tasks opened or completed, cases started or ended, read from a quarter of an
-hour before the previous refresh started so a transaction still open then is not missed), and
-every month once a day (which also catches a customer moved to another owner or district).
+hour before the previous refresh started so a transaction still open then is not missed), then
+sums the monthly rows of their groups and the daily rows of their days from the cells; a day
+whose cells no longer count each of its cases once (a touched case of a customer moved to
+other keys or merged) is recounted whole. Once a day everything is rebuilt (which also
+catches a customer moved to another owner or district).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case as SqlCase
 from django.db.models import (
     Count,
@@ -68,6 +74,7 @@ from workflow.models import (
     CaseStatus,
     DefinitionVersion,
     ProcessDefinition,
+    StepCellStat,
     StepDailyStat,
     StepMonthlyStat,
     Task,
@@ -298,68 +305,265 @@ def _next_month(day: dt.date) -> dt.date:
     return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
 
 
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=local_zone())
+
+
 def _lock(key: str) -> None:
     list(ReportRefresh.objects.select_for_update().filter(key=key).values_list("pk"))
 
 
-def _stat_row(model: Any, counters: Counters, **keys: Any) -> Any:
-    row = model(
-        cases=counters.cases,
-        completed=counters.completed,
-        open=counters.open,
-        stopped=counters.stopped,
-        **keys,
-    )
-    for name, count in zip(CYCLE_FIELDS, counters.cycles, strict=True):
-        setattr(row, name, count)
-    return row
+def _as_date(value: Any) -> dt.date:
+    """A date read by a raw query: a date (PostgreSQL) or its ISO text (SQLite)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
 
 
-def _month_rows(month: dt.date) -> tuple[list[StepMonthlyStat], list[StepDailyStat]]:
-    """The monthly rows (per customer keys) and daily rows (everyone) of the cases started in
-    `month`."""
-    start, end = _month_start(month), _month_start(_next_month(month))
-    cases = Case.objects.filter(
-        started_at__gte=start, started_at__lt=end, customer__merged_into__isnull=True
-    )
-    monthly: dict[tuple[Any, ...], Tally] = defaultdict(lambda: defaultdict(Counters))
-    daily: dict[tuple[Any, ...], Tally] = defaultdict(lambda: defaultdict(Counters))
-    for (definition_id, day, owner, region, dept), tally in count_cases(cases, True).items():
-        for node_id, counters in tally.items():
-            monthly[(definition_id, owner, region, dept)][node_id].add(counters)
-            daily[(definition_id, day)][node_id].add(counters)
-    month_rows = [
-        _stat_row(
-            StepMonthlyStat,
-            counters,
-            month=month.replace(day=1),
-            definition_id=definition_id,
-            node_id=node_id,
-            customer_owner_id=owner,
-            customer_region_id=region,
-            customer_department_id=dept,
+def _sql_text(value: str) -> str:
+    """A status constant of this module as an SQL literal (never user input)."""
+    assert value.isidentifier(), value
+    return f"'{value}'"
+
+
+def _insert_cells(cases: QuerySet[Case]) -> int:
+    """Count the cells of `cases` (per definition, day started, owner, district, department
+    and step) into StepCellStat in one INSERT … SELECT, whatever the number of cases; the rows
+    written. The same figures as count_cases: the tasks are first folded per (case, step), so
+    that a case reached counts once without a DISTINCT; cycle times are bucketed by the
+    database as _cycle_bucket does."""
+    keys = (
+        cases.order_by()
+        .annotate(
+            k_def=F("version__definition_id"),
+            k_day=TruncDate("started_at", tzinfo=local_zone()),
+            k_owner=F("customer__owner_id"),
+            k_region=F("customer__region_id"),
+            k_dept=F("customer__department_id"),
         )
-        for (definition_id, owner, region, dept), tally in monthly.items()
-        for node_id, counters in tally.items()
+        .values("id", "status", "k_def", "k_day", "k_owner", "k_region", "k_dept")
+    )
+    case_sql, case_params = keys.query.sql_with_params()
+    params: list[Any] = [*case_params]
+    if connection.vendor == "postgresql":
+        # An interval compares as its exact length: the buckets of _cycle_bucket, in one binary
+        # search instead of up to 22 numeric divisions per task.
+        bucket = "width_bucket(t.completed_at - t.created_at, %s::interval[])"
+        params.append([dt.timedelta(hours=edge) for edge in HOUR_BUCKET_EDGES])
+    else:
+        hours = "((julianday(t.completed_at) - julianday(t.created_at)) * 24.0)"
+        whens = " ".join(
+            f"WHEN {hours} < {float(edge)!r} THEN {index}"
+            for index, edge in enumerate(HOUR_BUCKET_EDGES)
+        )
+        bucket = f"CASE {whens} ELSE {len(HOUR_BUCKET_EDGES)} END"
+    quote = connection.ops.quote_name
+    task = quote(Task._meta.db_table)
+    completed = _sql_text(TaskStatus.COMPLETED)
+    cancelled = _sql_text(CaseStatus.CANCELLED)
+    open_task = ", ".join(_sql_text(s) for s in OPEN_TASK)
+    open_case = ", ".join(_sql_text(s) for s in OPEN_CASE)
+    ended = ", ".join(_sql_text(s) for s in (CaseStatus.COMPLETED, CaseStatus.CANCELLED))
+
+    empty = "''"
+
+    def cell(node: str) -> str:
+        return f"k.k_day, k.k_def, {node} AS node_id, k.k_owner, k.k_region, k.k_dept"
+
+    columns = [
+        "day",
+        "definition_id",
+        "node_id",
+        "customer_owner_id",
+        "customer_region_id",
+        "customer_department_id",
+        *COUNTERS,
+        *CYCLE_FIELDS,
     ]
-    day_rows = [
-        _stat_row(StepDailyStat, counters, day=day, definition_id=definition_id, node_id=node_id)
-        for (definition_id, day), tally in daily.items()
-        for node_id, counters in tally.items()
-    ]
-    return month_rows, day_rows
+    buckets = ", ".join(
+        f"SUM(CASE WHEN x.bucket = {index} THEN 1 ELSE 0 END)" for index in range(HOUR_BUCKETS)
+    )
+    by = "x.k_day, x.k_def, x.node_id, x.k_owner, x.k_region, x.k_dept"
+    # Only this module's constants and the ORM's own SQL are interpolated; values are bound.
+    sql = (
+        f"WITH k AS ({case_sql}) "  # noqa: S608
+        f"INSERT INTO {quote(StepCellStat._meta.db_table)} "
+        f"({', '.join(quote(c) for c in columns)}) "
+        f"SELECT {by}, SUM(x.n_cases), SUM(x.n_done), SUM(x.n_open), SUM(x.n_stopped), "
+        f"{buckets} FROM ("
+        # The cases themselves: started, completed, open, cancelled.
+        f"SELECT {cell(empty)}, 1 AS n_cases, "
+        f"CASE WHEN k.status = {_sql_text(CaseStatus.COMPLETED)} THEN 1 ELSE 0 END AS n_done, "
+        f"CASE WHEN k.status IN ({ended}) THEN 0 ELSE 1 END AS n_open, "
+        f"CASE WHEN k.status = {cancelled} THEN 1 ELSE 0 END AS n_stopped, "
+        "CAST(NULL AS integer) AS bucket FROM k "
+        # Each step a case reached: once, with its completed tasks, waiting or stopped there.
+        f"UNION ALL SELECT {cell('p.node_id')}, 1, p.done, "
+        f"CASE WHEN p.has_open = 1 AND k.status IN ({open_case}) THEN 1 ELSE 0 END, "
+        f"CASE WHEN p.has_cancelled = 1 AND k.status = {cancelled} THEN 1 ELSE 0 END, "
+        "CAST(NULL AS integer) "
+        "FROM k JOIN (SELECT t.case_id, t.node_id, "
+        f"SUM(CASE WHEN t.status = {completed} THEN 1 ELSE 0 END) AS done, "
+        f"MAX(CASE WHEN t.status IN ({open_task}) THEN 1 ELSE 0 END) AS has_open, "
+        f"MAX(CASE WHEN t.status = {_sql_text(TaskStatus.CANCELLED)} THEN 1 ELSE 0 END) "
+        f"AS has_cancelled FROM {task} t WHERE t.case_id IN (SELECT id FROM k) "
+        "GROUP BY t.case_id, t.node_id) p ON p.case_id = k.id "
+        # Each completed task's cycle time.
+        f"UNION ALL SELECT {cell('t.node_id')}, 0, 0, 0, 0, {bucket} "
+        f"FROM k JOIN {task} t ON t.case_id = k.id "
+        f"WHERE t.status = {completed} AND t.completed_at IS NOT NULL"
+        f") x GROUP BY {by}"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Compiling these aggregates just in time costs far more than running them.
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(sql, params)
+        return max(cursor.rowcount, 0)
 
 
-def _touched_months(since: dt.datetime) -> set[dt.date]:
-    touched = Task.objects.filter(Q(created_at__gte=since) | Q(completed_at__gte=since)).values(
+CELL_KEYS = (
+    "definition_id",
+    "customer_owner_id",
+    "customer_region_id",
+    "customer_department_id",
+)
+SUMMED = (*COUNTERS, *CYCLE_FIELDS)
+
+
+def _insert_sums(
+    model: Any, cells: QuerySet[StepCellStat], keys: Sequence[str], **fixed: Any
+) -> int:
+    """Insert rows of `model` summing `cells` per `keys` and step (with the `fixed` values) in
+    one INSERT … SELECT; the rows written."""
+    sums = (
+        cells.order_by()
+        .values(*keys, "node_id")
+        .annotate(**{f"s_{name}": Sum(name) for name in SUMMED})
+    )
+    select_sql, select_params = sums.query.sql_with_params()
+    quote = connection.ops.quote_name
+    columns = [*fixed, *keys, "node_id", *SUMMED]
+    constants = ", ".join(["%s"] * len(fixed))
+    picked = ", ".join(["s.*"] if not fixed else [constants, "s.*"])
+    # The table and column names are the models'; values are bound.
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+        f"SELECT {picked} FROM ({select_sql}) s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*fixed.values(), *select_params])
+        return max(cursor.rowcount, 0)
+
+
+def _counted() -> QuerySet[Case]:
+    return Case.objects.filter(customer__merged_into__isnull=True)
+
+
+def _in(field: str, values: set[Any]) -> Q:
+    """`field` is one of `values` (None matching NULL)."""
+    found = Q(**{f"{field}__in": sorted(v for v in values if v is not None)})
+    if None in values:
+        found |= Q(**{f"{field}__isnull": True})
+    return found
+
+
+def _day_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Runs of consecutive days as (first, day after the last)."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if ranges and ranges[-1][1] == day:
+            ranges[-1] = (ranges[-1][0], day + dt.timedelta(days=1))
+        else:
+            ranges.append((day, day + dt.timedelta(days=1)))
+    return ranges
+
+
+Keys = tuple[set[Any], set[Any], set[Any], set[Any]]
+
+
+def _keys_q(keys: Keys | None, prefix: str = "") -> Q:
+    """The cells (or, with prefix "customer__" for the customer's keys, the cases) whose
+    definition, owner, district and department are each among `keys` (None: any)."""
+    if keys is None:
+        return Q()
+    definitions, owners, regions, depts = keys
+    if prefix:
+        return (
+            _in("version__definition_id", definitions)
+            & _in(f"{prefix}owner_id", owners)
+            & _in(f"{prefix}region_id", regions)
+            & _in(f"{prefix}department_id", depts)
+        )
+    return (
+        _in("definition_id", definitions)
+        & _in("customer_owner_id", owners)
+        & _in("customer_region_id", regions)
+        & _in("customer_department_id", depts)
+    )
+
+
+def _touched(since: dt.datetime) -> dict[dt.date, Keys]:
+    """Per day, the keys of the cells of the cases touched since `since` (tasks opened or
+    completed, cases started or ended): their product is recounted."""
+    tasks = Task.objects.filter(Q(created_at__gte=since) | Q(completed_at__gte=since)).values(
         "case_id"
     )
-    cases = Case.objects.filter(
-        Q(started_at__gte=since) | Q(ended_at__gte=since) | Q(id__in=touched)
-    ).order_by()
-    return {
-        _month(moment) for moment in cases.datetimes("started_at", "month", tzinfo=local_zone())
-    }
+    touched = (
+        Case.objects.filter(Q(started_at__gte=since) | Q(ended_at__gte=since) | Q(id__in=tasks))
+        .order_by()
+        .annotate(k_day=TruncDate("started_at", tzinfo=local_zone()))
+        .values_list(
+            "version__definition_id",
+            "k_day",
+            "customer__owner_id",
+            "customer__region_id",
+            "customer__department_id",
+        )
+        .distinct()
+    )
+    days: dict[dt.date, Keys] = {}
+    for definition_id, day, owner, region, dept in touched:
+        keys = days.setdefault(_as_date(day), (set(), set(), set(), set()))
+        for found, value in zip(keys, (definition_id, owner, region, dept), strict=True):
+            found.add(value)
+    return days
+
+
+def _miscounted(days: Iterable[dt.date]) -> set[dt.date]:
+    """The days whose cells do not count each of their cases once: a case whose customer
+    moved to other keys (or was merged) is still in its former cell, which only a recount of
+    the whole day finds."""
+    ranges = _day_ranges(days)
+    started, cells = Q(pk__in=[]), Q(pk__in=[])
+    for first, end in ranges:
+        started |= Q(started_at__gte=_day_start(first), started_at__lt=_day_start(end))
+        cells |= Q(day__gte=first, day__lt=end)
+    counted = dict(
+        _counted()
+        .filter(started)
+        .order_by()
+        .annotate(k_day=TruncDate("started_at", tzinfo=local_zone()))
+        .values_list("k_day")
+        .annotate(n=Count("id"))
+    )
+    summed = dict(
+        StepCellStat.objects.filter(cells, node_id=CASE_ROW)
+        .order_by()
+        .values_list("day")
+        .annotate(n=Sum("cases"))
+    )
+    found = set()
+    for first, end in ranges:
+        day = first
+        while day < end:
+            if counted.get(day, 0) != (summed.get(day) or 0):
+                found.add(day)
+            day += dt.timedelta(days=1)
+    return found
 
 
 @dataclass(frozen=True)
@@ -370,8 +574,62 @@ class RefreshResult:
     seconds: float
 
 
+def _recount(days: dict[dt.date, Keys | None]) -> int:
+    """Recount the cells of `days` (per day the keys of its cells, None: every cell), then
+    sum the monthly rows of the groups and the daily rows of the days they are in; the rows
+    written."""
+    case_q, cell_q = Q(pk__in=[]), Q(pk__in=[])
+    for first, end in _day_ranges(day for day, keys in days.items() if keys is None):
+        case_q |= Q(started_at__gte=_day_start(first), started_at__lt=_day_start(end))
+        cell_q |= Q(day__gte=first, day__lt=end)
+    for day, keys in days.items():
+        if keys is not None:
+            next_day = day + dt.timedelta(days=1)
+            case_q |= Q(
+                started_at__gte=_day_start(day), started_at__lt=_day_start(next_day)
+            ) & _keys_q(keys, "customer__")
+            cell_q |= Q(day=day) & _keys_q(keys)
+    months: dict[dt.date, Keys | None] = {}
+    for day, keys in days.items():
+        month = day.replace(day=1)
+        if keys is None or months.get(month, ()) is None:
+            months[month] = None
+            continue
+        merged = months.setdefault(month, (set(), set(), set(), set()))
+        assert merged is not None
+        for found, values in zip(merged, keys, strict=True):
+            found |= values
+    with transaction.atomic():
+        _lock(KEY)
+        StepCellStat.objects.filter(cell_q).delete()
+        written = _insert_cells(_counted().filter(case_q))
+        for month, keys in sorted(months.items(), key=lambda item: item[0]):
+            end = _next_month(month)
+            in_month = StepCellStat.objects.filter(day__gte=month, day__lt=end)
+            StepMonthlyStat.objects.filter(Q(month=month) & _keys_q(keys)).delete()
+            written += _insert_sums(
+                StepMonthlyStat, in_month.filter(_keys_q(keys)), CELL_KEYS, month=month
+            )
+        for first, end in _day_ranges(days):
+            in_days = StepCellStat.objects.filter(day__gte=first, day__lt=end)
+            StepDailyStat.objects.filter(day__gte=first, day__lt=end).delete()
+            written += _insert_sums(StepDailyStat, in_days, ("definition_id", "day"))
+    return written
+
+
+def _month_days(month: dt.date) -> dict[dt.date, Keys | None]:
+    days: dict[dt.date, Keys | None] = {}
+    day = month
+    while day < _next_month(month):
+        days[day] = None
+        day += dt.timedelta(days=1)
+    return days
+
+
 def funnel_refresh(*, full: bool = False, now: dt.datetime | None = None) -> RefreshResult:
-    """Bring StepMonthlyStat up to date (see the module docstring)."""
+    """Bring the precomputed rows up to date (see the module docstring): in full month by
+    month, else only the cells of the cases touched since the previous refresh, then the
+    monthly rows of their groups and the daily rows of their days, summed from the cells."""
     began = time.perf_counter()
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -382,31 +640,33 @@ def funnel_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Ref
         or state.started_at is None
         or timezone.localdate(state.full_at) < today
     )
+    written = 0
     if full:
         months = {
             _month(m)
             for m in Case.objects.order_by().datetimes("started_at", "month", tzinfo=local_zone())
         }
+        for month in sorted(months):
+            written += _recount(_month_days(month))
+        touched_months = len(months)
     else:
         assert state.started_at is not None
-        months = _touched_months(state.started_at - OVERLAP)
-    written = 0
-    for month in sorted(months):
-        month_rows, day_rows = _month_rows(month)
-        with transaction.atomic():
-            _lock(KEY)
-            StepMonthlyStat.objects.filter(month=month).delete()
-            StepDailyStat.objects.filter(day__gte=month, day__lt=_next_month(month)).delete()
-            StepMonthlyStat.objects.bulk_create(month_rows, batch_size=2000)
-            StepDailyStat.objects.bulk_create(day_rows, batch_size=2000)
-        written += len(month_rows) + len(day_rows)
+        touched: dict[dt.date, Keys | None] = dict(_touched(state.started_at - OVERLAP))
+        touched_months = len({day.replace(day=1) for day in touched})
+        if touched:
+            written += _recount(touched)
+            moved = _miscounted(touched)
+            if moved:
+                written += _recount(dict.fromkeys(moved))
     with transaction.atomic():
         _lock(KEY)
         if full:
-            StepMonthlyStat.objects.exclude(month__in=sorted(months)).delete()
             # Months without cases any more (e.g. of since deleted test data).
+            StepMonthlyStat.objects.exclude(month__in=sorted(months)).delete()
             for month in set(StepDailyStat.objects.dates("day", "month")) - months:
                 StepDailyStat.objects.filter(day__gte=month, day__lt=_next_month(month)).delete()
+            for month in set(StepCellStat.objects.dates("day", "month")) - months:
+                StepCellStat.objects.filter(day__gte=month, day__lt=_next_month(month)).delete()
         seconds = time.perf_counter() - began
         ReportRefresh.objects.filter(key=KEY).update(
             started_at=now,
@@ -415,7 +675,7 @@ def funnel_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Ref
             mark_at=now,
             seconds=seconds,
         )
-    return RefreshResult(full, len(months), written, seconds)
+    return RefreshResult(full, touched_months, written, seconds)
 
 
 # --- the report -----------------------------------------------------------------------------

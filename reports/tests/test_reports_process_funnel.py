@@ -41,6 +41,7 @@ from workflow.models import (
     Case,
     CaseStatus,
     DefinitionVersion,
+    StepCellStat,
     StepDailyStat,
     StepMonthlyStat,
     Task,
@@ -452,3 +453,167 @@ class FunnelQueryCountTests(FunnelWorld):
             assert client.get(url, params).status_code == 200
         # Session, user, navigation and filter choices, then the report: none per step or case.
         assert len(queries.captured_queries) <= 20, len(queries.captured_queries)
+
+
+STAT_FIELDS = {
+    model: [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
+    for model in (StepMonthlyStat, StepDailyStat, StepCellStat)
+}
+
+
+def snapshot(day: dt.date | None = None) -> dict[Any, list[tuple[Any, ...]]]:
+    """Every precomputed row (of the cases started on `day`), without its id."""
+    where: dict[Any, dict[str, Any]] = {model: {} for model in STAT_FIELDS}
+    if day is not None:
+        where = {StepCellStat: {"day": day}, StepDailyStat: {"day": day}}
+    return {
+        model: sorted(
+            model.objects.filter(**where[model]).order_by().values_list(*fields),
+            key=lambda row: tuple(str(v) for v in row),
+        )
+        for model, fields in STAT_FIELDS.items()
+        if model in where
+    }
+
+
+@time_machine.travel(NOW, tick=False)
+class FunnelIncrementalTests(FunnelWorld):
+    """The ten-minute refresh recounts only the groups and days of the cases touched since the
+    previous one, and leaves the same rows a full rebuild writes."""
+
+    LATER = NOW + dt.timedelta(minutes=10)
+
+    def complete_one(self, month: int) -> Task:
+        task = (
+            Task.objects.filter(status=TaskStatus.CLAIMED, case__started_at__month=month)
+            .order_by("id")
+            .first()
+        )
+        assert task is not None, month
+        Task.objects.filter(pk=task.pk).update(
+            status=TaskStatus.COMPLETED, completed_at=self.LATER - dt.timedelta(minutes=2)
+        )
+        return task
+
+    def assert_same_as_full_rebuild(self) -> None:
+        incremental = snapshot()
+        funnel_refresh(full=True)
+        assert snapshot() == incremental
+
+    def test_incremental_refresh_writes_what_a_full_rebuild_writes(self):
+        funnel_refresh(full=True)
+        with time_machine.travel(self.LATER, tick=False):
+            for month in (8, 9, 10, 11):
+                if Task.objects.filter(
+                    status=TaskStatus.CLAIMED, case__started_at__month=month
+                ).exists():
+                    self.complete_one(month)
+            # A case cancelled at its open step, a case started today, a step opened.
+            running = Case.objects.filter(status=CaseStatus.RUNNING).order_by("id")
+            cancelled = running.first()
+            assert cancelled is not None
+            Case.objects.filter(pk=cancelled.pk).update(
+                status=CaseStatus.CANCELLED, ended_at=self.LATER
+            )
+            Task.objects.filter(case=cancelled, status=TaskStatus.CLAIMED).update(
+                status=TaskStatus.CANCELLED
+            )
+            customer = self.customers[1]
+            fresh = Case.objects.create(
+                number="RW-T9000",
+                version=self.version,
+                customer=customer,
+                status=CaseStatus.RUNNING,
+                started_at=self.LATER - dt.timedelta(minutes=1),
+            )
+            for case, token in ((fresh, 1), (running.last(), 99)):
+                assert case is not None
+                Task.objects.create(
+                    case=case,
+                    customer=case.customer,
+                    customer_owner_id=case.customer.owner_id,
+                    customer_region_id=case.customer.region_id,
+                    customer_department_id=case.customer.department_id,
+                    token=token,
+                    node_id=self.order[1],
+                    name=self.names[self.order[1]],
+                    status=TaskStatus.READY,
+                    created_at=self.LATER - dt.timedelta(minutes=1),
+                )
+            result = funnel_refresh()
+            assert not result.full
+            assert result.rows > 0
+            self.assert_same_as_full_rebuild()
+
+    def test_only_the_groups_of_the_touched_cases_are_rewritten(self):
+        funnel_refresh(full=True)
+        november = StepMonthlyStat.objects.filter(month=dt.date(2026, 11, 1))
+        mine = self.users["account_manager"].pk
+        others = set(november.exclude(customer_owner_id=mine).values_list("pk", flat=True))
+        rewritten = set(november.filter(customer_owner_id=mine).values_list("pk", flat=True))
+        assert others and rewritten
+        task = (
+            Task.objects.filter(
+                status=TaskStatus.CLAIMED,
+                case__started_at__month=11,
+                case__customer=self.customers[0],
+            )
+            .order_by("id")
+            .first()
+        )
+        assert task is not None
+        with time_machine.travel(self.LATER, tick=False):
+            Task.objects.filter(pk=task.pk).update(
+                status=TaskStatus.COMPLETED, completed_at=self.LATER
+            )
+            result = funnel_refresh()
+            assert result.months == 1
+            ids = set(november.values_list("pk", flat=True))
+            assert others <= ids
+            assert not rewritten & ids
+            self.assert_same_as_full_rebuild()
+
+    def test_a_case_of_a_customer_moved_to_another_owner_counts_once(self):
+        funnel_refresh(full=True)
+        moved = self.customers[2]
+        task = (
+            Task.objects.filter(status=TaskStatus.CLAIMED, case__customer=moved)
+            .order_by("id")
+            .first()
+        )
+        assert task is not None
+        with time_machine.travel(self.LATER, tick=False):
+            # Moved the way the customer services move the copied keys (no case or task
+            # timestamp changes), then one of its cases moves on.
+            owner = self.users["account_manager"]
+            Customer.objects.filter(pk=moved.pk).update(owner=owner)
+            Task.objects.filter(customer=moved).update(customer_owner=owner)
+            Task.objects.filter(pk=task.pk).update(
+                status=TaskStatus.COMPLETED, completed_at=self.LATER
+            )
+            funnel_refresh()
+            day = task.case.started_at.astimezone(ZONE).date()
+            month = day.replace(day=1)
+            rows = StepMonthlyStat.objects.filter(month=month, node_id=CASE_ROW)
+            start = dt.datetime.combine(month, dt.time(), tzinfo=ZONE)
+            end = dt.datetime.combine(
+                (month + dt.timedelta(days=32)).replace(day=1), dt.time(), tzinfo=ZONE
+            )
+            started = Case.objects.filter(started_at__gte=start, started_at__lt=end).count()
+            # Every case of the month counted once: the moved case in its new group only.
+            assert sum(rows.values_list("cases", flat=True)) == started
+            cells = StepCellStat.objects.filter(day=day, customer_region=moved.region)
+            assert set(cells.values_list("customer_owner_id", flat=True)) == {owner.pk}
+            # Its untouched cases keep their former owner until the nightly rebuild; the day
+            # of the touched one is what a rebuild writes.
+            daily = snapshot(day)
+            funnel_refresh(full=True)
+            assert snapshot(day) == daily
+
+    def test_nothing_touched_writes_nothing(self):
+        funnel_refresh(full=True)
+        before = set(StepMonthlyStat.objects.values_list("pk", flat=True))
+        with time_machine.travel(NOW + dt.timedelta(hours=1), tick=False):
+            result = funnel_refresh()
+        assert (result.full, result.months, result.rows) == (False, 0, 0)
+        assert set(StepMonthlyStat.objects.values_list("pk", flat=True)) == before
