@@ -7,16 +7,12 @@ from typing import Any
 
 from django import forms
 from django.db.models import Exists, OuterRef, Q
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from inquiries.models import DeskSettings, Inquiry, InquiryChannel, Project, RoutingRule, Topic
 from inquiries.stats import DEFAULT_DAYS, StatsFilters
+from ruwang.lib.forms import DateRangeForm
 from service.models import Team
-
-# Days outside these are typing mistakes (and would overflow the date arithmetic).
-FIRST_DAY = dt.date(2000, 1, 1)
-LAST_DAY = dt.date(2099, 12, 31)
 
 
 def inquiry_teams() -> Any:
@@ -28,17 +24,7 @@ def inquiry_teams() -> Any:
     ).order_by("name")
 
 
-class StatsFilterForm(forms.Form):
-    date_from = forms.DateField(
-        label=gettext_lazy("From"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
-    date_to = forms.DateField(
-        label=gettext_lazy("To"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
+class StatsFilterForm(DateRangeForm):
     project = forms.ModelChoiceField(
         label=gettext_lazy("Project"),
         required=False,
@@ -68,28 +54,6 @@ class StatsFilterForm(forms.Form):
         team_field = self.fields["team"]
         assert isinstance(team_field, forms.ModelChoiceField)
         team_field.queryset = inquiry_teams()
-
-    def _clean_day(self, name: str) -> dt.date | None:
-        day: dt.date | None = self.cleaned_data.get(name)
-        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
-            raise forms.ValidationError(
-                _("Choose a day between %(first)s and %(last)s.")
-                % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()}
-            )
-        return day
-
-    def clean_date_from(self) -> dt.date | None:
-        return self._clean_day("date_from")
-
-    def clean_date_to(self) -> dt.date | None:
-        return self._clean_day("date_to")
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        first, last = data.get("date_from"), data.get("date_to")
-        if first is not None and last is not None and last < first:
-            self.add_error("date_to", _("The last day cannot be before the first day."))
-        return data
 
     def filters(self) -> StatsFilters:
         """The chosen filters; the last 30 days and nothing else while the form is unbound or

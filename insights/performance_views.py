@@ -7,14 +7,12 @@ import tempfile
 from typing import IO, Any
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 
 from accounts.models import User
@@ -29,58 +27,20 @@ from insights.performance import (
     scope_figures,
 )
 from ruwang.lib.excel import append_row
+from ruwang.lib.forms import DateRangeForm
 from ruwang.lib.views import acting_user
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# Days outside these are typing mistakes (and would overflow the date arithmetic).
-FIRST_DAY = dt.date(2000, 1, 1)
-LAST_DAY = dt.date(2099, 12, 31)
 # A longer period is a typing mistake too, and would read years of rows for nothing.
 MAX_DAYS = 366 * 3
 
 
-class PeriodForm(forms.Form):
-    date_from = forms.DateField(
-        label=gettext_lazy("From"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
-    date_to = forms.DateField(
-        label=gettext_lazy("To"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
+class PeriodForm(DateRangeForm):
+    max_days = MAX_DAYS
 
     def __init__(self, *args: Any, today: dt.date, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.today = today
-
-    def _clean_day(self, name: str) -> dt.date | None:
-        day: dt.date | None = self.cleaned_data.get(name)
-        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
-            raise forms.ValidationError(
-                _("Choose a day between %(first)s and %(last)s.")
-                % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()}
-            )
-        return day
-
-    def clean_date_from(self) -> dt.date | None:
-        return self._clean_day("date_from")
-
-    def clean_date_to(self) -> dt.date | None:
-        return self._clean_day("date_to")
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        first, last = data.get("date_from"), data.get("date_to")
-        if first is not None and last is not None:
-            if last < first:
-                self.add_error("date_to", _("The last day cannot be before the first day."))
-            elif (last - first).days >= MAX_DAYS:
-                self.add_error(
-                    "date_to", _("Choose a period of at most %(n)s days.") % {"n": MAX_DAYS}
-                )
-        return data
 
     def period(self) -> Period:
         """The chosen period; this month so far while the form is unbound or invalid. A missing

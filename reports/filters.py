@@ -26,10 +26,8 @@ from customers.selectors import (
     region_subtree_ids,
     visibility_scope,
 )
+from ruwang.lib.forms import DateRangeForm
 
-# Days outside these are typing mistakes (and would overflow the date arithmetic).
-FIRST_DAY = dt.date(2000, 1, 1)
-LAST_DAY = dt.date(2099, 12, 31)
 # A longer period is a typing mistake too, and would read years of rows for nothing.
 MAX_DAYS = 366 * 5
 PARAMS = ("date_from", "date_to", "region", "department", "segment")
@@ -98,17 +96,9 @@ class ReportFilters:
         return self.segment is None
 
 
-class ReportFilterForm(forms.Form):
-    date_from = forms.DateField(
-        label=gettext_lazy("From"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
-    date_to = forms.DateField(
-        label=gettext_lazy("To"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
+class ReportFilterForm(DateRangeForm):
+    max_days = MAX_DAYS
+
     region = forms.TypedChoiceField(
         label=gettext_lazy("Region"), required=False, coerce=int, empty_value=None
     )
@@ -145,34 +135,6 @@ class ReportFilterForm(forms.Form):
         ]
         if not segments:
             del self.fields["segment"]
-
-    def _clean_day(self, name: str) -> dt.date | None:
-        day: dt.date | None = self.cleaned_data.get(name)
-        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
-            raise forms.ValidationError(
-                _("Choose a day between %(first)s and %(last)s.")
-                % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()}
-            )
-        return day
-
-    def clean_date_from(self) -> dt.date | None:
-        return self._clean_day("date_from")
-
-    def clean_date_to(self) -> dt.date | None:
-        return self._clean_day("date_to")
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        first, last = data.get("date_from"), data.get("date_to")
-        if first is not None and last is not None:
-            if last < first:
-                self.add_error("date_to", _("The last day cannot be before the first day."))
-            elif (last - first).days >= MAX_DAYS:
-                self.add_error(
-                    "date_to",
-                    _("A period can be at most %(days)d days long.") % {"days": MAX_DAYS},
-                )
-        return data
 
     def filters(self) -> ReportFilters:
         """The filters chosen (defaults where a field is empty or invalid: the last twelve
