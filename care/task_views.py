@@ -46,15 +46,7 @@ def _task_or_404(user: User, pk: int) -> CareTask:
 
 
 def _customer_or_404(user: User, raw: str) -> Customer | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise Http404
-    try:
-        return customer_selectors.customer_get(user, int(raw))
-    except Customer.DoesNotExist:
-        raise Http404 from None
+    return customer_selectors.customer_from_param(user, raw)
 
 
 def _back(request: HttpRequest, task: CareTask) -> HttpResponse:

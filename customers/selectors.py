@@ -531,6 +531,22 @@ def customer_get(user: User, pk: int) -> Customer:
     )
 
 
+def customer_from_param(user: User, raw: str) -> Customer | None:
+    """The customer a query parameter (`?customer=<pk>`) names: None when none is named;
+    Http404 when it is not a number or `user` may not see it."""
+    from django.http import Http404
+
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Http404
+    try:
+        return customer_get(user, int(raw))
+    except Customer.DoesNotExist:
+        raise Http404 from None
+
+
 def customer_profile(customer: Customer) -> dict[str, Any]:
     contacts = list(customer.contacts.prefetch_related("consents"))
     sites = list(

@@ -634,12 +634,7 @@ def funnel_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Ref
     now = now or timezone.now()
     today = timezone.localdate(now)
     state, _created = ReportRefresh.objects.get_or_create(key=KEY)
-    full = (
-        full
-        or state.full_at is None
-        or state.started_at is None
-        or timezone.localdate(state.full_at) < today
-    )
+    full = full or state.full_rebuild_due(today)
     written = 0
     if full:
         months = {

@@ -4,7 +4,10 @@ every report page says so."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -33,6 +36,15 @@ class ReportRefresh(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.finished_at}"
+
+    def full_rebuild_due(self, today: dt.date) -> bool:
+        """Never rebuilt in full, never refreshed, or not rebuilt today yet (the first refresh
+        after midnight rebuilds everything)."""
+        return (
+            self.full_at is None
+            or self.started_at is None
+            or timezone.localdate(self.full_at) < today
+        )
 
 
 # --- aggregates of the customer reports (reports.aggregates keeps them) ------------------------

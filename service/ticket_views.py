@@ -50,16 +50,7 @@ def _ticket_or_404(user: User, pk: int) -> Ticket:
 
 
 def _customer_or_404(user: User, raw: str) -> Customer | None:
-    """The customer a query parameter names; none named: None; not visible: 404."""
-    raw = raw.strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise Http404
-    try:
-        return customer_selectors.customer_get(user, int(raw))
-    except Customer.DoesNotExist:
-        raise Http404 from None
+    return customer_selectors.customer_from_param(user, raw)
 
 
 # --- list ------------------------------------------------------------------------------------
