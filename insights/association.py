@@ -32,8 +32,10 @@ work grows with the activity in the period: measured on PostgreSQL with 1,000,00
 30 days took ~11 s, 90 days ~17 s, 365 days ~47 s. So the preset periods (last 30/90/180/365
 days) are precomputed each night over every customer, per district (association_precompute:
 customers belong to one district each, so district counts add up to any region's), and a
-viewer who sees every customer gets them from a few thousand stored rows; other viewers,
-date ranges and segments are computed live, and every result is cached for CACHE_SECONDS per
+viewer who sees every customer gets them from a few thousand stored rows. A viewer who sees
+some regions gets those regions' districts from the stored rows too, plus a live count of
+their own (and department) customers outside them; viewers without regions, date ranges and
+segments are computed live, and every result is cached for CACHE_SECONDS per
 viewer scope and filters. The page says which figures it shows and when they were computed.
 """
 
@@ -49,14 +51,19 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import CharField, F, QuerySet, Sum, Value
+from django.db.models import CharField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Region, User
 from customers.models import Customer, CustomerCategory
-from customers.selectors import customers_visible_to, region_subtree_ids, visibility_scope
+from customers.selectors import (
+    any_of,
+    customers_visible_to,
+    region_subtree_ids,
+    visibility_scope,
+)
 from devices.gb26875.codes import component_type_name
 from devices.models import Collector, CollectorStatus, DeviceEvent, EventKind, Fault, FaultKind
 from insights.models import AssociationCount, AssociationWindow
@@ -140,6 +147,8 @@ class Result:
     first_day: dt.date | None = None
     last_day: dt.date | None = None
     precomputed: bool = False
+    # Precomputed, plus the viewer's own/department customers outside their regions counted now.
+    live_part: bool = False
 
 
 def family_label(family: str) -> str:
@@ -281,6 +290,23 @@ def _counts(
     return _split(rows, min_support)
 
 
+def _raw_counts(
+    customers: QuerySet[Customer], start: dt.datetime, end: dt.datetime
+) -> list[tuple[Any, ...]]:
+    """Rows (part, a, b, n) like `_counts` reads, with every pair (no minimum support): counts
+    to be added to others before the minimum applies to their sum."""
+    with_sql, params = _items_cte(customers, start, end)
+    tail = (
+        "SELECT 0, NULL, NULL, COUNT(DISTINCT cid) FROM items "
+        "UNION ALL SELECT 1, item, NULL, COUNT(*) FROM items GROUP BY item "
+        "UNION ALL SELECT 2, a.item, b.item, COUNT(*) FROM items a "
+        "JOIN items b ON b.cid = a.cid AND a.item < b.item GROUP BY a.item, b.item"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(with_sql + tail, params)
+        return cursor.fetchall()
+
+
 def _split(
     rows: Iterable[tuple[Any, ...]], min_support: float
 ) -> tuple[int, int, list[tuple[str, int]], list[tuple[str, str, int]]]:
@@ -377,24 +403,43 @@ def association_precompute(
     return PrecomputeResult(windows=len(WINDOWS), rows=total, seconds=time.monotonic() - started)
 
 
-def _precomputed_counts(
-    user: User, filters: Filters
-) -> tuple[AssociationWindow, list[tuple[Any, ...]]] | None:
-    """The stored counts answering `filters`, if they can: a preset period, no segment, a
-    viewer who sees every customer, and a window computed lately."""
+@dataclass(frozen=True)
+class _Stored:
+    window: AssociationWindow
+    rows: list[tuple[Any, ...]]
+    # Some of the viewer's customers lie outside the districts read from the window (own or
+    # department customers elsewhere): their rows were counted now and added.
+    live_part: bool = False
+
+
+def _precomputed_counts(user: User, filters: Filters) -> _Stored | None:
+    """The counts answering `filters` from a window computed lately, if they can: a preset
+    period and no segment. A viewer who sees every customer reads the window's districts (or
+    those of the region chosen). A viewer who sees the customers of some regions plus their
+    own (and their department's) reads those regions' districts from the window and counts the
+    rest of their customers — the ones outside those districts — live over the same days:
+    customers belong to one district each, so the two parts are disjoint and add up."""
     if filters.window is None or filters.customers is not None:
         return None
-    if not visibility_scope(user).everything:
-        return None
+    scope = visibility_scope(user)
+    if not scope.everything and not scope.region_ids:
+        return None  # nothing to read from the window: the live count is as cheap
     window = AssociationWindow.objects.filter(days=filters.window).first()
     if window is None or window.last_day < timezone.localdate() - dt.timedelta(
         days=STALE_AFTER_DAYS
     ):
         return None
+    subtree = region_subtree_ids([filters.region.pk]) if filters.region is not None else None
     counts = AssociationCount.objects.filter(window=window)
-    if filters.region is not None:
-        counts = counts.filter(region_id__in=region_subtree_ids([filters.region.pk]))
-    rows = []
+    if scope.everything:
+        if subtree is not None:
+            counts = counts.filter(region_id__in=subtree)
+    else:
+        served = set(scope.region_ids)
+        if subtree is not None:
+            served &= set(subtree)
+        counts = counts.filter(region_id__in=sorted(served))
+    rows: list[tuple[Any, ...]] = []
     for a, b, n in (
         counts.order_by()
         .values_list("item_a", "item_b")
@@ -402,7 +447,33 @@ def _precomputed_counts(
         .values_list("item_a", "item_b", "n")
     ):
         rows.append((0 if not a else 1 if not b else 2, a, b, n))
-    return window, rows
+    if scope.everything:
+        return _Stored(window, rows)
+    # The rest: own and department customers outside the served districts (a NULL district
+    # included: `exclude` keeps it).
+    others = [Q(owner_id=scope.owner_id)]
+    if scope.department_id is not None:
+        others.append(Q(department_id=scope.department_id))
+    rest = (
+        Customer.objects.filter(merged_into__isnull=True)
+        .filter(any_of(tuple(others)))
+        .exclude(region_id__in=sorted(scope.region_ids))
+    )
+    if subtree is not None:
+        rest = rest.filter(region_id__in=subtree)
+    start = _day_start(window.last_day - dt.timedelta(days=window.days - 1))
+    end = _day_start(window.last_day + dt.timedelta(days=1))
+    rows.extend(_raw_counts(rest, start, end))
+    return _Stored(window, _merge(rows), live_part=True)
+
+
+def _merge(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows (part, a, b, n) with the counts of equal (part, a, b) added up."""
+    totals: dict[tuple[Any, Any, Any], int] = {}
+    for part, a, b, n in rows:
+        key = (part, a or None, b or None)
+        totals[key] = totals.get(key, 0) + int(n)
+    return [(part, a, b, n) for (part, a, b), n in totals.items()]
 
 
 def _cache_key(user: User, filters: Filters) -> str:
@@ -442,8 +513,8 @@ def association_pairs(user: User, filters: Filters, *, fresh: bool = False) -> R
 def _compute(user: User, filters: Filters, *, live: bool = False) -> Result:
     stored = None if live else _precomputed_counts(user, filters)
     if stored is not None:
-        window, rows = stored
-        baskets, min_count, item_rows, pair_rows = _split(rows, filters.min_support)
+        window = stored.window
+        baskets, min_count, item_rows, pair_rows = _split(stored.rows, filters.min_support)
         first_day = window.last_day - dt.timedelta(days=window.days - 1)
         return _result(
             baskets,
@@ -454,6 +525,7 @@ def _compute(user: User, filters: Filters, *, live: bool = False) -> Result:
             first_day=first_day,
             last_day=window.last_day,
             precomputed=True,
+            live_part=stored.live_part,
         )
     customers = filters.customers if filters.customers is not None else customers_visible_to(user)
     if filters.region is not None:

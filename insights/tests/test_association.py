@@ -328,9 +328,37 @@ class AssociationTests(PersonaTestCase):
         body = self.client_as("director").get(URL).content.decode()
         assert "每晚预先计算" in body
 
+    def test_a_viewer_with_regions_reads_them_from_the_nightly_figures_and_the_rest_live(
+        self,
+    ) -> None:
+        # The market manager sees the department's customers (甲 … 戊) and, serving 九江, 己工厂.
+        manager = self.users["market_manager"]
+        manager.regions.add(self.regions["360400"])
+        association_precompute()
+        everyone = {c.pk for c in (self.c1, self.c2, self.c3, self.c4, self.c5, self.c6)}
+        for days in (30, 90, 365):
+            baskets = _baskets(everyone, *self._window(days))
+            result = self._result("market_manager", period=str(days))
+            assert result.precomputed and result.live_part
+            assert result.baskets == len(baskets)
+            self.assert_matches(result, _expected(baskets, 0.01))
+        # Outside the served city only the live part counts; inside it only the stored one.
+        nanchang = _baskets({self.c1.pk, self.c2.pk, self.c3.pk}, *self._window())
+        result = self._result("market_manager", region=self.regions["360100"].pk)
+        assert result.baskets == len(nanchang) == 3
+        self.assert_matches(result, _expected(nanchang, 0.01))
+        jiujiang = _baskets({self.c5.pk, self.c6.pk, self.c4.pk}, *self._window())
+        result = self._result("market_manager", region=self.regions["360400"].pk)
+        self.assert_matches(result, _expected(jiujiang, 0.01))
+        body = self.client_as("market_manager").get(URL).content.decode()
+        assert "每晚预先计算" in body and "您区域以外" in body
+        # Without served regions the figures are live, as before.
+        manager.regions.clear()
+        assert not self._result("market_manager").precomputed
+
     def test_other_viewers_date_ranges_segments_and_recompute_are_live(self) -> None:
         association_precompute()
-        assert not self._result("market_manager").precomputed
+        assert not self._result("market_manager").precomputed  # no served regions
         assert not self._result("director", fresh="1").precomputed
         today = timezone.localdate(NOW)
         ranged = self._result(
