@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.db import close_old_connections, connection
@@ -31,7 +32,13 @@ from devices import gb26875 as gb
 from devices.gb26875.frame import ack_for_raw
 from devices.models import Collector, CollectorStatus
 from devices.network_services import online_sample_take
-from devices.services import Incoming, Outcome, collectors_mark_offline, frames_ingest
+from devices.services import (
+    Incoming,
+    Outcome,
+    TouchLedger,
+    collectors_mark_offline,
+    frames_ingest,
+)
 
 log = logging.getLogger("ruwang.gateway")
 
@@ -82,7 +89,14 @@ class Gateway:
         self.keep_latencies = keep_latencies
         self.backlog = backlog  # pending connections: thousands of collectors reconnect at once
         self.stats = GatewayStats()
-        self._ingest = ingest
+        if ingest is frames_ingest:
+            # The gateway's own ledger of last_seen_at writes (see TouchLedger).
+            ledger = TouchLedger()
+            self._ingest: Callable[[list[Incoming]], list[Outcome]] = partial(
+                frames_ingest, ledger=ledger
+            )
+        else:
+            self._ingest = ingest
         self._queue: list[_Queued] = []
         self._wakeup: asyncio.Future[None] | None = None  # the waiting writer waits on it
         self._wake_at = 1  # ... until this many frames are queued

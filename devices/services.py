@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -479,25 +480,57 @@ def _under_joint_test(sql: _Sql, collector_ids: set[int]) -> set[int]:
     return {pk for (pk,) in rows}
 
 
-def _touch(sql: _Sql, collector_ids: set[int], now: datetime) -> list[tuple[int, str]]:
-    """last_seen_at = now for the collectors heard from; returns their (id, status) in the
-    same statement (the ingest path's hottest query)."""
+class TouchLedger:
+    """When the gateway last wrote each collector's last_seen_at, so that a collector sending
+    frame after frame (an alarm storm, a burst of status reports) is not written for every
+    batch: a row update is the costliest part of a frame on PostgreSQL (a new row version and
+    its WAL). A collector is written again once its hold has passed: a quarter of its heartbeat
+    interval, at most HOLD_MAX seconds. So last_seen_at is never more than a quarter interval
+    behind while frames keep coming, far from the three silent intervals that make a collector
+    offline; and a collector marked offline has been silent for longer than its hold, so its
+    next frame is written and brings it back online. Kept by one gateway process, in memory
+    (a restarted gateway writes every collector on its first frame)."""
+
+    HOLD_MAX = 5.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._until: dict[int, float] = {}
+
+    def due(self, collector_ids: Collection[int]) -> set[int]:
+        """The collectors whose last_seen_at is to be written now."""
+        now = self.clock()
+        until = self._until
+        return {pk for pk in collector_ids if until.get(pk, 0.0) <= now}
+
+    def written(self, rows: Iterable[tuple[int, str, int]], at: float) -> None:
+        """The collectors (id, status, heartbeat seconds) written at `at` (clock time, taken
+        before the write), once their transaction committed."""
+        for pk, _status, heartbeat in rows:
+            self._until[pk] = at + min(self.HOLD_MAX, max(heartbeat, 0) / 4)
+
+
+def _touch(sql: _Sql, collector_ids: set[int], now: datetime) -> list[tuple[int, str, int]]:
+    """last_seen_at = now for the collectors heard from; returns their (id, status, heartbeat
+    seconds) in the same statement (the ingest path's hottest query)."""
+    if not collector_ids:
+        return []
     of_collectors, params = sql.among("id", collector_ids)
     return [
-        (pk, status)
-        for pk, status in sql.rows(
+        (pk, status, heartbeat)
+        for pk, status, heartbeat in sql.rows(
             f"UPDATE {_table(Collector)} SET last_seen_at = {sql.mark}"  # noqa: S608
-            f" WHERE {of_collectors} RETURNING id, status",
+            f" WHERE {of_collectors} RETURNING id, status, heartbeat_seconds",
             [sql.datetime(now), *params],
         )
     ]
 
 
-def _came_back(statuses: list[tuple[int, str]], now: datetime) -> None:
+def _came_back(statuses: list[tuple[int, str, int]], now: datetime) -> None:
     """Collectors heard from again: installed or offline ones are online now."""
     returning = [
         (pk, status)
-        for pk, status in statuses
+        for pk, status, _heartbeat in statuses
         if status in (CollectorStatus.INSTALLED, CollectorStatus.OFFLINE)
     ]
     if not returning:
@@ -587,16 +620,22 @@ _EVENT_COLUMNS = (
 )
 
 
-def frames_ingest(incoming: Sequence[Incoming]) -> list[Outcome]:
+def frames_ingest(incoming: Sequence[Incoming], ledger: TouchLedger | None = None) -> list[Outcome]:
     """Store a batch of received frames durably, in one transaction; the gateway confirms each
     frame only after this returns. A retransmitted frame (same collector, serial and time
-    label) is stored once. Every frame refreshes its collector's last_seen_at."""
+    label) is stored once. Every frame refreshes its collector's last_seen_at (with a
+    `ledger`, the gateway's: unless written moments ago, see TouchLedger)."""
     now = timezone.now()
     zone = timezone.get_current_timezone()
+    heard = {item.collector_id for item in incoming}
+    if ledger is not None:
+        clock = ledger.clock()
+        heard = ledger.due(heard)
     with transaction.atomic():
         sql = _Sql()
         try:
-            _came_back(_touch(sql, {item.collector_id for item in incoming}, now), now)
+            touched = _touch(sql, heard, now)
+            _came_back(touched, now)
             data = [
                 (item, _aware(item.frame.sent_at, item.received_at, zone))
                 for item in incoming
@@ -607,6 +646,8 @@ def frames_ingest(incoming: Sequence[Incoming]) -> list[Outcome]:
             frame_ids = _store_frames(sql, data) if data else {}
         finally:
             sql.close()
+    if ledger is not None:
+        ledger.written(touched, clock)
     outcomes: list[Outcome] = []
     for item in incoming:
         if item.frame.is_heartbeat:
