@@ -166,11 +166,27 @@ class Customer(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "-id"], name="customer_status_id"),
-            models.Index(fields=["region", "-id"], name="customer_region_id"),
+            # The visibility branches (own customers, served districts, the department's): only
+            # customers not merged, which every visible list asks for. So the entries alone
+            # answer "which ids may this user see" (SQLite: counts, and a search's ids
+            # intersected with them) without reading the wide customer rows.
+            models.Index(
+                fields=["region", "-id"],
+                condition=models.Q(merged_into__isnull=True),
+                name="customer_region_live",
+            ),
             # A region filter with a status (the commonest list filter) reads only its rows.
             models.Index(fields=["region", "status", "-id"], name="customer_region_status_id"),
-            models.Index(fields=["owner", "-id"], name="customer_owner_id"),
-            models.Index(fields=["department", "-id"], name="customer_department_id"),
+            models.Index(
+                fields=["owner", "-id"],
+                condition=models.Q(merged_into__isnull=True),
+                name="customer_owner_live",
+            ),
+            models.Index(
+                fields=["department", "-id"],
+                condition=models.Q(merged_into__isnull=True),
+                name="customer_department_live",
+            ),
             models.Index(fields=["category", "-id"], name="customer_category_id"),
             models.Index(
                 fields=["merged_into"],
@@ -523,6 +539,9 @@ class Segment(models.Model):
     is_shared = models.BooleanField(_("shared"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # When a report was last opened filtered by this segment (recorded at most once an hour):
+    # the segments reported on recently get precomputed report figures (reports.segment_figures).
+    report_used_at = models.DateTimeField(_("last used in a report"), null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from pypinyin import Style, lazy_pinyin
 
@@ -119,7 +120,22 @@ def _postgres_match(alternatives: list[_Alternative]) -> Q:
     return condition
 
 
-def _sqlite_match(alternatives: list[_Alternative]) -> Q:
+@dataclass(frozen=True)
+class SqliteSearch:
+    """A search on SQLite in two parts: the candidates' ids from the FTS5 table (`ids_sql`, a
+    plain SELECT of rowids, so it can join a compound SELECT) and the real-text check of the
+    candidates (None when every alternative is exact)."""
+
+    ids_sql: str
+    params: tuple[Any, ...]
+    check: Q | None
+
+    def condition(self) -> Q:
+        found = Q(id__in=RawSQL(self.ids_sql, self.params))  # noqa: S611
+        return found if self.check is None else found & self.check
+
+
+def _sqlite_search(alternatives: list[_Alternative]) -> SqliteSearch:
     """One FTS5 lookup for all alternatives, then (unless every one is exact) the text check."""
     if any(alt.column not in GRAM_COLUMNS for alt in alternatives):
         raise ValueError(alternatives)
@@ -129,13 +145,12 @@ def _sqlite_match(alternatives: list[_Alternative]) -> Q:
 
     expression = " OR ".join(f"{alt.column} : ({phrase(alt.grams)})" for alt in alternatives)
     sql = "SELECT rowid FROM customers_search WHERE customers_search MATCH %s"
-    found = Q(id__in=RawSQL(sql, (expression,)))  # noqa: S611
     if all(alt.exact for alt in alternatives):
-        return found
+        return SqliteSearch(sql, (expression,), None)
     verify = Q()
     for alt in alternatives:
         verify |= alt.check
-    return found & verify
+    return SqliteSearch(sql, (expression,), verify)
 
 
 def _alternative(column: str, text: str, n: int, check: Q) -> _Alternative:
@@ -144,7 +159,14 @@ def _alternative(column: str, text: str, n: int, check: Q) -> _Alternative:
 
 
 def search_condition(query: str) -> Q | None:
-    """The filter for one search box entry; None when the entry has nothing to search for.
+    """The filter for one search box entry; None when the entry has nothing to search for."""
+    found = search_parts(query)
+    return found.condition() if isinstance(found, SqliteSearch) else found
+
+
+def search_parts(query: str) -> Q | SqliteSearch | None:
+    """What `search_condition` filters by; on SQLite, for an n-gram search, its two parts
+    (see SqliteSearch), so that a list can intersect the candidates with other id sets.
 
     Candidates come from the n-gram index; each is then checked against the real text, so a
     row is returned only when the entry is a substring of its name, pinyin, initials, phones
@@ -179,12 +201,7 @@ def search_condition(query: str) -> Q | None:
         return None
     if connection.vendor == "postgresql":
         return _postgres_match(alternatives)
-    return _sqlite_match(alternatives)
-
-
-def apply_search(qs: QuerySet, query: str) -> QuerySet:
-    condition = search_condition(query)
-    return qs if condition is None else qs.filter(condition)
+    return _sqlite_search(alternatives)
 
 
 # --- database objects: created by the migration ---------------------------------------------

@@ -43,6 +43,26 @@ class VisibilityTests(PersonaTestCase):
         client = self.client_as_user(self.am_a)
         assert self._ids(client, q="九江") == set()
 
+    def test_searches_of_a_user_with_several_visibility_branches_find_each_branch_once(self):
+        # Own customers elsewhere, the territory's districts, a customer in both; others not.
+        both = make_customer("东湖区南昌医院", self.regions["360102"], owner=self.am_a)
+        own = make_customer("濂溪区南昌医院", self.regions["360402"], owner=self.am_a)
+        territory = make_customer("东湖南昌医院", self.regions["360102"])
+        make_customer("九江南昌医院", self.regions["360402"])  # in no branch of am_a
+        make_customer("东湖区昌南医院", self.regions["360102"])  # candidate bigrams, no match
+        merged = make_customer("东湖南昌医院分部", self.regions["360102"], owner=self.am_a)
+        type(merged).objects.filter(pk=merged.pk).update(merged_into=territory)
+        client = self.client_as_user(self.am_a)
+        expected = {both.pk, own.pk, territory.pk}
+        for q in ("南昌医院", "南昌", "nanchang", "ncyy"):
+            assert self._ids(client, q=q) == expected, q
+        assert self._ids(client, q="九江") == set()
+        assert self._ids(client, q="昌南医院") == {
+            c.pk for c in type(both).objects.filter(name="东湖区昌南医院")
+        }
+        response = client.get("/customers/", {"q": "南昌医院"})
+        assert response.context["page"].total_label == "3"
+
     def test_global_roles_see_every_customer(self):
         for persona in ("director", "engineer", "technical", "monitoring", "agent", "netadmin"):
             ids = self._ids(self.client_as(persona))
