@@ -34,8 +34,10 @@ days) are precomputed each night over every customer, per district (association_
 customers belong to one district each, so district counts add up to any region's), and a
 viewer who sees every customer gets them from a few thousand stored rows. A viewer who sees
 some regions gets those regions' districts from the stored rows too, plus a live count of
-their own (and department) customers outside them; viewers without regions, date ranges and
-segments are computed live, and every result is cached for CACHE_SECONDS per
+their own (and department) customers outside them. Viewers without regions, date ranges,
+segments and "recompute now" are computed from the rows in the background
+(insights.tasks.association_task: seconds at a million customers), the page showing that they
+are being computed and filling in by itself. Every result is cached for CACHE_SECONDS per
 viewer scope and filters. The page says which figures it shows and when they were computed.
 """
 
@@ -71,6 +73,8 @@ from service.models import Ticket, TicketKind
 
 PERM = "service.view_service_dashboard"
 CACHE_SECONDS = 10 * 60
+# How long a computation in the background may take before it is asked for again.
+PENDING_SECONDS = 5 * 60
 # Pairs shown (and exported) at most, best lift first: beyond that nobody reads the list.
 MAX_PAIRS = 500
 
@@ -499,34 +503,83 @@ def association_pairs(user: User, filters: Filters, *, fresh: bool = False) -> R
     """Frequent item pairs over the baskets of the customers `user` may see, best lift first.
 
     Cached for CACHE_SECONDS (per viewer scope and filters); `fresh` recomputes."""
+    found = association_ready(user, filters, fresh=fresh)
+    if found is not None:
+        return found
+    return association_compute(user, filters, fresh=fresh)
+
+
+def association_ready(user: User, filters: Filters, *, fresh: bool = False) -> Result | None:
+    """The result if it comes at once: cached, or read from the nightly windows (a preset
+    period, no segment; for a viewer who serves regions with a live count of their own
+    customers elsewhere). None when it must be computed from the rows, which takes seconds at
+    a million customers: the page then has it computed in the background (association_task)."""
     key = _cache_key(user, filters)
-    if not fresh:
-        cached: Result | None = cache.get(key)
-        if cached is not None:
-            return cached
-    # "Recompute now" asks for the figures of this moment: never the nightly ones.
-    result = _compute(user, filters, live=fresh)
+    if fresh:
+        return None  # "Recompute now" asks for the figures of this moment, never the nightly ones
+    cached: Result | None = cache.get(key)
+    if cached is not None:
+        return cached
+    stored = _precomputed_counts(user, filters)
+    if stored is None:
+        return None
+    result = _from_window(stored, filters)
     cache.set(key, result, CACHE_SECONDS)
     return result
+
+
+def association_cached(user: User, filters: Filters) -> Result | None:
+    cached: Result | None = cache.get(_cache_key(user, filters))
+    return cached
+
+
+def association_claim(user: User, filters: Filters) -> bool:
+    """Mark the computation of these figures as started; False when one already is (so a
+    page reloaded or polled while it runs does not queue it again). The mark lapses after
+    PENDING_SECONDS, so a computation that died can be asked for again."""
+    return bool(cache.add(_cache_key(user, filters) + ":pending", True, PENDING_SECONDS))
+
+
+def association_pending(user: User, filters: Filters) -> bool:
+    return cache.get(_cache_key(user, filters) + ":pending") is not None
+
+
+def association_forget(user: User, filters: Filters) -> None:
+    """Drop the cached result ("recompute now": the page waits for the new one)."""
+    cache.delete(_cache_key(user, filters))
+
+
+def association_compute(user: User, filters: Filters, *, fresh: bool = False) -> Result:
+    """Compute the figures (`fresh`: from the rows, never the nightly windows), cache them and
+    clear the pending mark."""
+    result = _compute(user, filters, live=fresh)
+    key = _cache_key(user, filters)
+    cache.set(key, result, CACHE_SECONDS)
+    cache.delete(key + ":pending")
+    return result
+
+
+def _from_window(stored: _Stored, filters: Filters) -> Result:
+    window = stored.window
+    baskets, min_count, item_rows, pair_rows = _split(stored.rows, filters.min_support)
+    first_day = window.last_day - dt.timedelta(days=window.days - 1)
+    return _result(
+        baskets,
+        min_count,
+        item_rows,
+        pair_rows,
+        computed_at=window.computed_at,
+        first_day=first_day,
+        last_day=window.last_day,
+        precomputed=True,
+        live_part=stored.live_part,
+    )
 
 
 def _compute(user: User, filters: Filters, *, live: bool = False) -> Result:
     stored = None if live else _precomputed_counts(user, filters)
     if stored is not None:
-        window = stored.window
-        baskets, min_count, item_rows, pair_rows = _split(stored.rows, filters.min_support)
-        first_day = window.last_day - dt.timedelta(days=window.days - 1)
-        return _result(
-            baskets,
-            min_count,
-            item_rows,
-            pair_rows,
-            computed_at=window.computed_at,
-            first_day=first_day,
-            last_day=window.last_day,
-            precomputed=True,
-            live_part=stored.live_part,
-        )
+        return _from_window(stored, filters)
     customers = filters.customers if filters.customers is not None else customers_visible_to(user)
     if filters.region is not None:
         customers = customers.filter(region_id__in=region_subtree_ids([filters.region.pk]))

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.html import format_html_join
@@ -26,6 +26,7 @@ from customers.models import Segment
 from customers.segments import segment_queryset, segments_visible_to
 from customers.selectors import region_filter_options
 from insights import association
+from insights.tasks import association_task
 from ruwang.lib.excel import append_row
 from ruwang.lib.views import require
 
@@ -145,19 +146,59 @@ def _form(request: HttpRequest, user: User) -> AssociationFilterForm:
     return AssociationFilterForm(request.GET or None, user=user, today=today)
 
 
+def _result(
+    request: HttpRequest, user: User, filters: association.Filters
+) -> tuple[association.Result | None, bool]:
+    """(the figures or None while they are computed, whether their computation failed).
+
+    Figures that come at once (cached, nightly windows) are shown at once; others are
+    computed in the background (association_task) while the page polls for them."""
+    if request.GET.get("part") == "results":  # the page polling
+        if association.association_pending(user, filters):
+            return association.association_cached(user, filters), False
+        result = association.association_ready(user, filters)
+        return result, result is None  # neither there nor being computed: it failed
+    fresh = request.GET.get("fresh") == "1"
+    result = association.association_ready(user, filters, fresh=fresh)
+    if result is not None:
+        return result, False
+    if association.association_claim(user, filters):
+        if fresh:
+            association.association_forget(user, filters)
+        association_task.enqueue(
+            user_id=user.pk,
+            query=_query(request).urlencode(),
+            today=timezone.localdate().isoformat(),
+            fresh=fresh,
+        )
+    if association.association_pending(user, filters):
+        return None, False
+    # Computed already (tests run tasks at once) or by a computation that just finished.
+    return association.association_cached(user, filters), False
+
+
+def _query(request: HttpRequest) -> QueryDict:
+    """The page's filters: the query without "recompute now" and the polling marker."""
+    query = request.GET.copy()
+    query.pop("fresh", None)
+    query.pop("part", None)
+    return query
+
+
 @login_required
 def association_report(request: HttpRequest) -> HttpResponse:
     user = require(request, association.PERM)
     form = _form(request, user)
     filters = form.filters()
-    result = association.association_pairs(user, filters, fresh=request.GET.get("fresh") == "1")
-    query = request.GET.copy()
-    query.pop("fresh", None)
+    result, failed = _result(request, user, filters)
+    query = _query(request)
     region = filters.region
     context = {
         "form": form,
         "filters": filters,
         "result": result,
+        "failed": failed,
+        "poll_url": "?" + urlencode([*query.lists(), ("part", "results")], doseq=True),
         "period": (form.cleaned_data.get("period") if form.is_bound and form.is_valid() else "")
         or DEFAULT_PERIOD,
         "region_options": _region_options(),
@@ -167,6 +208,8 @@ def association_report(request: HttpRequest) -> HttpResponse:
         "fresh_query": urlencode([*query.lists(), ("fresh", "1")], doseq=True),
         "cache_minutes": association.CACHE_SECONDS // 60,
     }
+    if request.GET.get("part") == "results":
+        return render(request, "insights/association/_results.html", context)
     return render(request, "insights/association/report.html", context)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django_tasks import task
@@ -28,6 +29,26 @@ def value_recompute_task(actor_id: int | None = None, only_if_due: bool = False)
         result.seconds,
     )
     return result.changes
+
+
+@task()
+def association_task(user_id: int, query: str, today: str, fresh: bool = False) -> int | None:
+    """Compute the association analysis a page asked for (its filters as the page's query
+    string) and cache it for the page to show; None when the user is gone or may no longer
+    open the analysis."""
+    from django.http import QueryDict
+
+    from insights import association
+    from insights.association_views import AssociationFilterForm
+
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.has_perm(association.PERM):
+        return None
+    data = QueryDict(query)
+    # The page's day, so that "the last 90 days" are the page's even after midnight.
+    form = AssociationFilterForm(data or None, user=user, today=dt.date.fromisoformat(today))
+    result = association.association_compute(user, form.filters(), fresh=fresh)
+    return result.baskets
 
 
 @task()

@@ -372,6 +372,71 @@ class AssociationTests(PersonaTestCase):
         AssociationWindow.objects.update(last_day=today - dt.timedelta(days=5))
         assert not self._result("director", period="30").precomputed
 
+    def test_figures_computed_from_the_rows_come_in_the_background_while_the_page_polls(
+        self,
+    ) -> None:
+        from unittest import mock
+
+        from insights.tasks import association_task
+
+        today = timezone.localdate(NOW)
+        params = {
+            "period": "range",
+            "date_from": str(today - dt.timedelta(days=59)),
+            "date_to": str(today),
+        }
+        client = self.client_as("director")
+        with mock.patch("insights.association_views.association_task") as queued:
+            page = client.get(URL, params)
+            assert page.context["result"] is None
+            body = page.content.decode()
+            assert 'id="rw-association-pending"' in body and "part=results" in body
+            assert queued.enqueue.call_count == 1
+            # Reloading or polling while it runs queues nothing more and keeps waiting.
+            client.get(URL, params)
+            poll = client.get(URL, {**params, "part": "results"})
+            assert queued.enqueue.call_count == 1
+            assert 'id="rw-association-pending"' in poll.content.decode()
+            assert "<html" not in poll.content.decode()  # the fragment alone
+            # The worker computes what the page asked for; the next poll shows it.
+            association_task.call(**queued.enqueue.call_args.kwargs)
+        poll = client.get(URL, {**params, "part": "results"})
+        start = timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=59), dt.time()))
+        end = timezone.make_aware(dt.datetime.combine(today + dt.timedelta(days=1), dt.time()))
+        baskets = _baskets({c.pk for c in Customer.objects.all()}, start, end)
+        assert poll.context["result"].baskets == len(baskets)
+        self.assert_matches(poll.context["result"], _expected(baskets, 0.01))
+        assert 'id="rw-association-pairs"' in poll.content.decode()
+        assert "hx-trigger" not in poll.content.decode()  # done: no more polling
+        # A computation that died (its mark lapsed, nothing cached) is reported, with a retry.
+        association_forget = __import__("insights.association", fromlist=["x"]).association_forget
+        filters = Filters(first_day=today - dt.timedelta(days=59), last_day=today, min_support=0.01)
+        association_forget(self.users["director"], filters)
+        failed = client.get(URL, {**params, "part": "results"})
+        assert 'id="rw-association-failed"' in failed.content.decode()
+        assert "fresh=1" in failed.content.decode()
+
+    def test_recompute_now_waits_for_new_figures_instead_of_showing_the_old_ones(self) -> None:
+        from unittest import mock
+
+        from insights.tasks import association_task
+
+        client = self.client_as("director")
+        old = self._result("director")
+        assert old.precomputed is False  # no nightly windows in this test: live, cached
+        _ticket(self.c3, TicketKind.FAULT, 1)
+        with mock.patch("insights.association_views.association_task") as queued:
+            page = client.get(URL, {"fresh": "1"})
+            assert page.context["result"] is None
+            assert queued.enqueue.call_args.kwargs["fresh"] is True
+            poll = client.get(URL, {"part": "results"})
+            assert poll.context["result"] is None  # not the old figures
+            association_task.call(**queued.enqueue.call_args.kwargs)
+        new = client.get(URL, {"part": "results"}).context["result"]
+        baskets = _baskets({c.pk for c in Customer.objects.all()}, *self._period())
+        self.assert_matches(new, _expected(baskets, 0.01))
+        assert new.baskets == old.baskets and new.computed_at >= old.computed_at
+
     def test_the_nightly_run_happens_once_a_day_after_three(self) -> None:
         with time_machine.travel(NOW.replace(hour=2), tick=False):
             assert association_precompute(only_if_due=True) is None
