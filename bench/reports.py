@@ -14,10 +14,14 @@ Django's test client (server time: middleware, session, queries, rendering) as a
 every customer (operations director) and as an account manager who owns ~2 % of them and serves
 one district, over the default period (last 12 months) and a city filter; and the segment
 preview and count (customers.segments.segment_preview/segment_count) of a two-condition segment.
+Last, every report filtered by that segment saved (the active customers of 南昌市): counted live
+at its first use, then the 10-minute refreshes that build and keep its precomputed figures
+(reports.segment_figures; timed), and the pages again, read from them.
 
     .venv/bin/python bench/reports.py --customers 50000 --tickets 100000 --cases 10000  # quick
     .venv/bin/python bench/reports.py --var-dir /tmp/rr-1m --keep     # 1M, SQLite
     .venv/bin/python bench/reports.py --database-url postgres://postgres@127.0.0.1:5432/ruwang_rep
+    .venv/bin/python bench/reports.py --var-dir /tmp/rr-1m --keep --only-segments  # re-run
 
 The developer's database is never touched (bench/common.py): SQLite lives in a fresh
 RUWANG_VAR_DIR under /tmp (or --var-dir), PostgreSQL in the database named by --database-url,
@@ -69,6 +73,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--var-dir", default="", help="RUWANG_VAR_DIR (default: new dir under /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the database (and var dir)")
     p.add_argument("--seed", type=int, default=20261126, help="random seed")
+    p.add_argument(
+        "--only-segments",
+        action="store_true",
+        help="a re-run: skip the full rebuild, the association windows and the pages without "
+        "a segment; time the segment refresh and the pages filtered by the segment",
+    )
     args = p.parse_args()
     if args.requests < 1:
         p.error("--requests must be at least 1")
@@ -85,6 +95,8 @@ def reproduce_command(args: argparse.Namespace) -> str:
         parts += ["--var-dir", args.var_dir]
     if args.keep:
         parts.append("--keep")
+    if args.only_segments:
+        parts.append("--only-segments")
     return shlex.join(parts)
 
 
@@ -515,18 +527,109 @@ def run_segments(args: argparse.Namespace, org: dict[str, Any]) -> list[dict[str
     return results
 
 
+def run_segment_pages(args: argparse.Namespace, org: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every report filtered by a saved segment (the customers of 南昌市 that are active, as
+    in run_segments): first counted live (its first use, a couple of requests), then the
+    10-minute refresh that builds the segment's figures (timed), the next one (timed), and
+    the pages again, read from the segment's rows."""
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+    from django.utils import timezone
+
+    from reports.aggregates import reports_refresh
+
+    nanchang = next(c for c in org["cities"] if c.code == "360100")
+    extra = process_bench()
+    from bench import reports_process
+
+    segment = reports_process.make_segment(
+        org["director"],
+        "报表基准细分：南昌市在用客户",
+        {
+            "op": "and",
+            "items": [
+                {"field": "region", "values": [nanchang.pk]},
+                {"field": "status", "values": ["active"]},
+            ],
+        },
+    )
+    size = reports_process.segment_size(segment)
+    print(
+        f"segment {segment.name}: {size['customers']:,} customers, {size['cases']:,} cases",
+        flush=True,
+    )
+    pages = [
+        (f"{page}, segment", f"/reports/{page}/", {"segment": str(segment.pk)}) for page in PAGES
+    ]
+    if extra is not None:
+        pages += [(label, url, {}) for label, url in extra.segment_pages(segment.pk)]
+    perms = Permission.objects.filter(
+        content_type__app_label="reports", codename__in=["view_reports", "export_reports"]
+    )
+    clients = {}
+    for who in ("director", "account_manager"):
+        org[who].user_permissions.add(*perms)
+        clients[who] = Client()
+        clients[who].force_login(org[who])
+    results = []
+    live_args = argparse.Namespace(**{**vars(args), "warmup": 0, "requests": 2})
+    for who, client in clients.items():
+        for label, url, params in pages:
+            r = time_get(client, url, params, live_args)
+            r.update({"who": who, "page": f"{label} (live)"})
+            results.append(r)
+            print(
+                f"  {who:<16} {label + ' (live)':<34} p50 {r['p50']:7.1f}  max {r['max']:7.1f} ms",
+                flush=True,
+            )
+    for step in ("first", "next"):
+        t = time.perf_counter()
+        reports_refresh(now=timezone.now())
+        customers_s = time.perf_counter() - t
+        print(
+            f"aggregates: 10-minute refresh with the segment ({step}) {customers_s:.1f} s",
+            flush=True,
+        )
+        if extra is not None:
+            from reports.funnel import funnel_refresh
+            from reports.workload import workload_refresh
+
+            t = time.perf_counter()
+            funnel_refresh()
+            funnel_s = time.perf_counter() - t
+            t = time.perf_counter()
+            workload_refresh()
+            workload_s = time.perf_counter() - t
+            print(
+                f"funnel / workload: 10-minute refresh with the segment ({step}) "
+                f"{funnel_s:.1f} / {workload_s:.1f} s",
+                flush=True,
+            )
+    for who, client in clients.items():
+        for label, url, params in pages:
+            r = time_get(client, url, params, args)
+            r.update({"who": who, "page": label})
+            results.append(r)
+            print(
+                f"  {who:<16} {label:<34} p50 {r['p50']:7.1f}  p95 {r['p95']:7.1f}  "
+                f"max {r['max']:7.1f} ms  {r['queries']} queries",
+                flush=True,
+            )
+    return results
+
+
 def print_table(results: list[dict[str, Any]], vendor: str, counts: dict[str, int]) -> None:
     figures = ", ".join(f"{k} {v:,}" for k, v in counts.items())
     print(f"\nDB vendor: {vendor}   {figures}   (server time via django.test.Client)")
     header = (
-        f"| {'viewer':<16} | {'page':<26} | {'n':>3} | {'p50 ms':>7} | {'p95 ms':>7} "
+        f"| {'viewer':<16} | {'page':<34} | {'n':>3} | {'p50 ms':>7} | {'p95 ms':>7} "
         f"| {'max ms':>7} | {'queries':>7} |"
     )
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
     for r in results:
         print(
-            f"| {r['who']:<16} | {r['page']:<26} | {r['n']:>3} | {r['p50']:>7.1f} | "
+            f"| {r['who']:<16} | {r['page']:<34} | {r['n']:>3} | {r['p50']:>7.1f} | "
             f"{r['p95']:>7.1f} | {r['max']:>7.1f} | {r['queries'] or '':>7} |"
         )
 
@@ -562,20 +665,24 @@ def main() -> None:
         seed_inquiries(args)
         finish_seeding()
         connection.close()
-        timings = refresh(args)
+        timings = None if args.only_segments else refresh(args)
         counts = {
             "customers": Customer.objects.count(),
             "tickets": Ticket.objects.count(),
             "cases": Case.objects.count(),
             "inquiries": Inquiry.objects.count(),
         }
-        results = run_pages(args, org) + run_segments(args, org)
+        results = []
+        if not args.only_segments:
+            results += run_pages(args, org) + run_segments(args, org)
+        results += run_segment_pages(args, org)
         print_table(results, connection.vendor, counts)
-        print(
-            f"aggregates: full rebuild {timings['full']:.1f} s; the 10-minute refresh of recent "
-            f"months {timings['recent']:.1f} s; association windows (nightly) "
-            f"{timings['association']:.1f} s"
-        )
+        if timings is not None:
+            print(
+                f"aggregates: full rebuild {timings['full']:.1f} s; the 10-minute refresh of "
+                f"recent months {timings['recent']:.1f} s; association windows (nightly) "
+                f"{timings['association']:.1f} s"
+            )
         print(f"\nreproduce: {command}")
     finally:
         common.finish(args, var_dir, created_var)

@@ -723,11 +723,14 @@ def segment_save(
             segment = Segment.objects.select_for_update().get(pk=segment.pk)
             before = field_values(segment, SEGMENT_FIELDS)
             action = "segment.update"
+        redefined = action == "segment.update" and segment.definition != cleaned
         segment.name = name
         segment.description = description
         segment.definition = cleaned
         segment.is_shared = bool(is_shared)
         segment.save()
+        if redefined:
+            _report_figures_drop(segment)
         audit_record(
             actor=actor,
             action=action,
@@ -749,6 +752,15 @@ def _scheduled_notices_using(segment: Segment) -> list[str]:
     )
 
 
+def _report_figures_drop(segment: Segment) -> None:
+    """The reports' precomputed figures of the segment no longer hold (another definition, or
+    the segment is going): they are dropped, the reports count live till the next refresh."""
+    if apps.is_installed("reports"):
+        from reports.segment_figures import segment_figures_drop
+
+        segment_figures_drop(segment.pk)
+
+
 def segment_delete(*, actor: User, segment: Segment) -> None:
     _require_visible(actor, segment, "customers.delete_segment")
     with transaction.atomic():
@@ -765,6 +777,7 @@ def segment_delete(*, actor: User, segment: Segment) -> None:
             obj=segment,
             changes=changes_between(field_values(segment, SEGMENT_FIELDS), {}),
         )
+        _report_figures_drop(segment)
         segment.delete()
 
 

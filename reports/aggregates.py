@@ -9,10 +9,15 @@ same definitions serve:
 
 * the refresh (`reports_refresh`): GROUP BY keys × month × dimensions in the database, the few
   thousand result rows written to the aggregate table;
-* the live path (`live_figures`), used when a report is filtered by a segment (an arbitrary set
-  of customers no key can stand for): the parts filtered by `customer_scope` and the period,
-  grouped by the dimensions asked for;
-* the aggregate path (`aggregate_figures`): the aggregate rows `key_scope` selects, summed.
+* the live path (`live_figures`), used before the first refresh and when a report is filtered
+  by a segment whose figures are not precomputed (yet): the parts filtered by `customer_scope`
+  and the period, grouped by the dimensions asked for;
+* the aggregate path (`aggregate_figures`): the aggregate rows `key_scope` selects, summed —
+  the rows of everyone (`segment_id` NULL), or those of the segment filtering the report.
+
+Segments (reports.segment_figures): the same GROUP BYs restricted to a segment's customers
+fill rows carrying its id, for the segments reported on lately: the recent months every refresh,
+every month on a segment's first refresh, after its definition changed, and nightly.
 
 Refresh (every 10 minutes by `reports.tasks.reports_refresh_task`): the monthly tables are
 recomputed from the first day of the previous month on (work whose deadline, answer, creation or
@@ -56,6 +61,9 @@ from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
 from accounts.models import User
+from customers.models import Segment
+from customers.segments import segment_members_q
+from reports import segment_figures as seg
 from reports.filters import ReportFilters, customer_scope, key_scope, local_zone
 from reports.models import (
     ContractMonthAggregate,
@@ -495,9 +503,13 @@ def live_figures(
 def aggregate_figures(
     fact: Fact, user: User, filters: ReportFilters, dims: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """The same sums read from the aggregate rows (filters without a segment)."""
-    qs = fact.model.objects.filter(key_scope(user, filters)).annotate(  # type: ignore[attr-defined]
-        **{name: F(column) for name, column in KEY_COLUMNS}
+    """The same sums read from the aggregate rows: of everyone, or of the filters' segment
+    (whose figures the caller found ready: reports.segment_figures.ready_figures)."""
+    segment_id = filters.segment.pk if filters.segment is not None else None
+    qs = (
+        fact.model.objects.filter(key_scope(user, filters))  # type: ignore[attr-defined]
+        .filter(segment_id=segment_id)
+        .annotate(**{name: F(column) for name, column in KEY_COLUMNS})
     )
     if fact.monthly:
         first, last = months_of(filters)
@@ -519,10 +531,11 @@ def figures(
     *,
     live: bool = False,
 ) -> list[dict[str, Any]]:
-    """From the aggregates, unless a segment filters or `live` (no refresh has run yet)."""
-    if filters.uses_aggregates and not live:
-        return aggregate_figures(fact, user, filters, dims)
-    return live_figures(fact, user, filters, dims, now)
+    """From the aggregates, unless `live` (no refresh has run yet, or the filters' segment has
+    no precomputed figures yet)."""
+    if live:
+        return live_figures(fact, user, filters, dims, now)
+    return aggregate_figures(fact, user, filters, dims)
 
 
 # --- refreshing --------------------------------------------------------------------------------
@@ -536,22 +549,28 @@ class RefreshResult:
 
 
 def _fields(fact: Fact) -> list[models.Field[Any, Any]]:
-    """The aggregate model's columns in insert order: keys, dimensions, sums."""
+    """The aggregate model's columns in insert order: keys, segment, dimensions, sums."""
     meta = fact.model._meta
-    names = [c for _n, c in KEY_COLUMNS] + [*fact.dims, *fact.sums]
+    names = [c for _n, c in KEY_COLUMNS] + ["segment_id", *fact.dims, *fact.sums]
     fields = [meta.get_field(name) for name in names]
     return [field for field in fields if isinstance(field, models.Field)]
 
 
-def _grouped(fact: Fact, now: dt.datetime, from_month: dt.date | None) -> list[list[Any]]:
-    """The fact's aggregate rows (KEY_COLUMNS, dims, sums) from fresh GROUP BYs over the
-    source rows (from `from_month` on; all when None), ready to insert."""
+def _grouped(
+    fact: Fact, now: dt.datetime, from_month: dt.date | None, segment: Segment | None = None
+) -> list[list[Any]]:
+    """The fact's aggregate rows (KEY_COLUMNS, segment, dims, sums) from fresh GROUP BYs over
+    the source rows (from `from_month` on; all when None; only the customers of `segment`
+    when given), ready to insert."""
     group = [name for name, _column in KEY_COLUMNS] + list(fact.dims)
     fields = _fields(fact)
-    names = [*group, *fact.sums]
+    names = [*group[: len(KEY_COLUMNS)], "segment_id", *group[len(KEY_COLUMNS) :], *fact.sums]
+    segment_id = segment.pk if segment is not None else None
     rows: list[list[Any]] = []
     for part in fact.parts:
         qs = part.rows(now)
+        if segment is not None:
+            qs = qs.filter(segment_members_q(segment, prefix=part.path))
         if fact.monthly and from_month is not None:
             since: Any = from_month if part.date_moment else local_midnight(from_month)
             qs = qs.filter(**{f"{part.moment}__gte": since})
@@ -559,10 +578,12 @@ def _grouped(fact: Fact, now: dt.datetime, from_month: dt.date | None) -> list[l
                 qs = qs.filter(part.recent(local_midnight(from_month)))
         grouped = qs.order_by().values(*group).annotate(**part.measures(now))
         for row in grouped.iterator(chunk_size=BATCH):
+            row["segment_id"] = segment_id
             rows.append(
                 [
                     field.get_db_prep_save(
-                        row[name] if name in group else row[name] or 0, connection
+                        row[name] if name in group or name == "segment_id" else row[name] or 0,
+                        connection,
                     )
                     for field, name in zip(fields, names, strict=True)
                 ]
@@ -570,11 +591,14 @@ def _grouped(fact: Fact, now: dt.datetime, from_month: dt.date | None) -> list[l
     return rows
 
 
-def _write(fact: Fact, rows: list[list[Any]], from_month: dt.date | None) -> None:
-    """Replace the fact's rows (from `from_month` on; all when None) by `rows`: one DELETE,
-    then multi-row INSERTs (inside the caller's transaction)."""
+def _write(
+    fact: Fact, rows: list[list[Any]], from_month: dt.date | None, segment_id: int | None = None
+) -> None:
+    """Replace the fact's rows of everyone (or of segment `segment_id`) from `from_month` on
+    (all when None) by `rows`: one DELETE, then multi-row INSERTs (inside the caller's
+    transaction)."""
     meta = fact.model._meta
-    stale = fact.model._default_manager.all()
+    stale = fact.model._default_manager.filter(segment_id=segment_id)
     if fact.monthly and from_month is not None:
         stale = stale.filter(month__gte=from_month)
     stale._raw_delete(stale.db)
@@ -604,15 +628,19 @@ def _full_due(state: ReportRefresh | None, now: dt.datetime) -> bool:
 
 def reports_refresh(*, full: bool = False, now: dt.datetime | None = None) -> RefreshResult:
     """Bring every customer-report aggregate up to date (see the module docstring) and record
-    each report's freshness. The GROUP BYs read outside any transaction (readers never wait
-    and writers are not held up on SQLite); the rows are then replaced in one short
-    transaction. Two refreshes at once both compute; the later one's rows stay."""
+    each report's freshness; then the same for each segment reported on lately (in full for a
+    segment without figures of its current definition yet). The GROUP BYs read outside any
+    transaction (readers never wait and writers are not held up on SQLite); the rows are then
+    replaced in one short transaction per segment. Two refreshes at once both compute; the
+    later one's rows stay."""
     started = time.monotonic()
     now = now or timezone.now()
     result = RefreshResult()
     anchor = ReportRefresh.objects.filter(key="customers").first()
     result.full = full or _full_due(anchor, now)
-    from_month = None if result.full else add_months(month_start(timezone.localdate(now)), -1)
+    recent = add_months(month_start(timezone.localdate(now)), -1)
+    from_month = None if result.full else recent
+    jobs = seg.segment_jobs(seg.CUSTOMER_REPORTS, now, full=result.full)
     computed = [(fact, _grouped(fact, now, from_month)) for fact in FACTS]
     with transaction.atomic():
         for key in REPORT_KEYS:
@@ -632,6 +660,22 @@ def reports_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Re
             if result.full:
                 state.full_at = now
             state.save()
+        unreported = seg.unreported(seg.CUSTOMER_REPORTS, jobs)
+        for fact in FACTS:
+            gone = fact.model._default_manager.filter(unreported)
+            gone._raw_delete(gone.db)
+    for job in jobs:
+        since = None if job.full else recent
+        mine = [(fact, _grouped(fact, now, since, job.segment)) for fact in FACTS]
+        with transaction.atomic():
+            if not seg.still_current(job):
+                continue
+            for fact, rows in mine:
+                _write(fact, rows, since, job.segment.pk)
+                name = f"{fact.model.__name__} segment {job.segment.pk}"
+                result.rows[name] = len(rows)
+            seg.record(seg.CUSTOMER_REPORTS, job, now)
+    result.seconds = round(time.monotonic() - started, 2)
     return result
 
 

@@ -1,7 +1,8 @@
 """The customer reports' figures: customers by region, status and class; contract value by
 class; satisfaction trend; SLA compliance. Each builder takes the viewer, the filters and "now"
 and returns a plain dict the page, its chart and its Excel export all read (read from the
-aggregates of `reports.aggregates`, or live from the rows when a segment filters)."""
+aggregates of `reports.aggregates` — of everyone, or of the segment filtering the report once
+its figures are precomputed — or live from the rows when `live`)."""
 
 from __future__ import annotations
 

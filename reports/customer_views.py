@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from reports import aggregates as agg
 from reports import customer_reports as cr
+from reports import segment_figures as seg
 from reports.export import Sheet, report_xlsx_response
 from reports.filters import ReportFilters, report_filters
 from reports.registry import EXPORT_PERM, VIEW_PERM, entry
@@ -38,16 +39,11 @@ def _source(key: str, filters: ReportFilters) -> tuple[bool, str]:
         "first": f"{first:%Y-%m}",
         "last": f"{last:%Y-%m}",
     }
-    if not filters.uses_aggregates:
-        return True, " ".join(
-            [
-                _(
-                    "Filtered by a segment: computed from the records now (this takes longer "
-                    "than the precomputed figures)."
-                ),
-                months,
-            ]
-        )
+    if filters.segment is not None:
+        ready = seg.ready_figures(filters.segment, seg.CUSTOMER_REPORTS)
+        if ready is None:
+            return True, " ".join([seg.not_ready_text(), months])
+        return False, " ".join([seg.ready_text(ready), months])
     state = agg.freshness(key)
     if state is None or state.finished_at is None:
         return True, " ".join(

@@ -20,8 +20,11 @@ Definitions (shown on the page and in the export):
 What is precomputed: `StepMonthlyStat` rows per (definition, month of the case's start, step,
 customer owner, district, department) hold the counters and histograms; a period made of whole
 months sums its rows (`key_scope` selects what the viewer may see); the days of a partial month
-at either end of the period, and any period filtered by a segment, are counted from the cases
-and tasks themselves. `StepDailyStat` holds the same per day for everyone together.
+at either end of the period are counted from the cases and tasks themselves. `StepDailyStat`
+holds the same per day for everyone together. Rows with a `segment_id` hold the same for the
+cases of one saved segment's customers, kept for the segments reported on lately
+(reports.segment_figures: recounted as everyone's are, all days on a segment's first refresh);
+a segment without them yet is counted from the cases.
 Both are sums of `StepCellStat` cells per (definition, day, step, customer keys), which is what
 `funnel_refresh` counts from the cases and tasks (set-based SQL, a few queries whatever the
 number of cases). Every ten minutes it recounts only the cells of the cases touched since the
@@ -62,6 +65,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from customers.models import Segment
+from customers.segments import segment_members_q
+from reports import segment_figures as seg
 from reports.filters import ReportFilters, customer_scope, key_scope, local_zone
 from reports.models import ReportRefresh
 from service.dashboard import Estimate, histogram_quantile
@@ -328,12 +334,12 @@ def _sql_text(value: str) -> str:
     return f"'{value}'"
 
 
-def _insert_cells(cases: QuerySet[Case]) -> int:
+def _insert_cells(cases: QuerySet[Case], segment_id: int | None = None) -> int:
     """Count the cells of `cases` (per definition, day started, owner, district, department
     and step) into StepCellStat in one INSERT … SELECT, whatever the number of cases; the rows
-    written. The same figures as count_cases: the tasks are first folded per (case, step), so
-    that a case reached counts once without a DISTINCT; cycle times are bucketed by the
-    database as _cycle_bucket does."""
+    written (carrying `segment_id`). The same figures as count_cases: the tasks are first
+    folded per (case, step), so that a case reached counts once without a DISTINCT; cycle
+    times are bucketed by the database as _cycle_bucket does."""
     keys = (
         cases.order_by()
         .annotate(
@@ -346,7 +352,7 @@ def _insert_cells(cases: QuerySet[Case]) -> int:
         .values("id", "status", "k_def", "k_day", "k_owner", "k_region", "k_dept")
     )
     case_sql, case_params = keys.query.sql_with_params()
-    params: list[Any] = [*case_params]
+    params: list[Any] = [*case_params, segment_id]
     if connection.vendor == "postgresql":
         # An interval compares as its exact length: the buckets of _cycle_bucket, in one binary
         # search instead of up to 22 numeric divisions per task.
@@ -381,6 +387,7 @@ def _insert_cells(cases: QuerySet[Case]) -> int:
         "customer_department_id",
         *COUNTERS,
         *CYCLE_FIELDS,
+        "segment_id",
     ]
     buckets = ", ".join(
         f"SUM(CASE WHEN x.bucket = {index} THEN 1 ELSE 0 END)" for index in range(HOUR_BUCKETS)
@@ -392,7 +399,7 @@ def _insert_cells(cases: QuerySet[Case]) -> int:
         f"INSERT INTO {quote(StepCellStat._meta.db_table)} "
         f"({', '.join(quote(c) for c in columns)}) "
         f"SELECT {by}, SUM(x.n_cases), SUM(x.n_done), SUM(x.n_open), SUM(x.n_stopped), "
-        f"{buckets} FROM ("
+        f"{buckets}, CAST(%s AS bigint) FROM ("
         # The cases themselves: started, completed, open, cancelled.
         f"SELECT {cell(empty)}, 1 AS n_cases, "
         f"CASE WHEN k.status = {_sql_text(CaseStatus.COMPLETED)} THEN 1 ELSE 0 END AS n_done, "
@@ -447,7 +454,8 @@ def _insert_sums(
     select_sql, select_params = sums.query.sql_with_params()
     quote = connection.ops.quote_name
     columns = [*fixed, *keys, "node_id", *SUMMED]
-    constants = ", ".join(["%s"] * len(fixed))
+    # A NULL segment_id needs its type: an untyped NULL in a SELECT list is text to PostgreSQL.
+    constants = ", ".join("CAST(%s AS bigint)" if name == "segment_id" else "%s" for name in fixed)
     picked = ", ".join(["s.*"] if not fixed else [constants, "s.*"])
     # The table and column names are the models'; values are bound.
     sql = (
@@ -459,8 +467,12 @@ def _insert_sums(
         return max(cursor.rowcount, 0)
 
 
-def _counted() -> QuerySet[Case]:
-    return Case.objects.filter(customer__merged_into__isnull=True)
+def _counted(segment: Segment | None = None) -> QuerySet[Case]:
+    """The cases the figures count: of customers not merged (and of `segment`'s customers)."""
+    cases = Case.objects.filter(customer__merged_into__isnull=True)
+    if segment is not None:
+        cases = cases.filter(segment_members_q(segment, prefix="customer__"))
+    return cases
 
 
 def _in(field: str, values: set[Any]) -> Q:
@@ -533,17 +545,17 @@ def _touched(since: dt.datetime) -> dict[dt.date, Keys]:
     return days
 
 
-def _miscounted(days: Iterable[dt.date]) -> set[dt.date]:
-    """The days whose cells do not count each of their cases once: a case whose customer
-    moved to other keys (or was merged) is still in its former cell, which only a recount of
-    the whole day finds."""
+def _miscounted(days: Iterable[dt.date], segment: Segment | None = None) -> set[dt.date]:
+    """The days whose cells (of everyone, or of `segment`) do not count each of their cases
+    once: a case whose customer moved to other keys (or was merged, or left the segment) is
+    still in its former cell, which only a recount of the whole day finds."""
     ranges = _day_ranges(days)
     started, cells = Q(pk__in=[]), Q(pk__in=[])
     for first, end in ranges:
         started |= Q(started_at__gte=_day_start(first), started_at__lt=_day_start(end))
         cells |= Q(day__gte=first, day__lt=end)
     counted = dict(
-        _counted()
+        _counted(segment)
         .filter(started)
         .order_by()
         .annotate(k_day=TruncDate("started_at", tzinfo=local_zone()))
@@ -551,7 +563,7 @@ def _miscounted(days: Iterable[dt.date]) -> set[dt.date]:
         .annotate(n=Count("id"))
     )
     summed = dict(
-        StepCellStat.objects.filter(cells, node_id=CASE_ROW)
+        StepCellStat.objects.filter(cells, node_id=CASE_ROW, segment_id=_segment_id(segment))
         .order_by()
         .values_list("day")
         .annotate(n=Sum("cases"))
@@ -574,10 +586,21 @@ class RefreshResult:
     seconds: float
 
 
-def _recount(days: dict[dt.date, Keys | None]) -> int:
+class _SegmentChanged(Exception):
+    """The segment being refreshed was changed or deleted meanwhile: its rows are not written."""
+
+
+def _segment_id(segment: Segment | None) -> int | None:
+    return segment.pk if segment is not None else None
+
+
+def _recount(days: dict[dt.date, Keys | None], job: seg.SegmentJob | None = None) -> int:
     """Recount the cells of `days` (per day the keys of its cells, None: every cell), then
     sum the monthly rows of the groups and the daily rows of the days they are in; the rows
-    written."""
+    written. With `job`, the rows of its segment (raises _SegmentChanged when its definition
+    is no longer the one the job read)."""
+    segment = job.segment if job is not None else None
+    segment_id = _segment_id(segment)
     case_q, cell_q = Q(pk__in=[]), Q(pk__in=[])
     for first, end in _day_ranges(day for day, keys in days.items() if keys is None):
         case_q |= Q(started_at__gte=_day_start(first), started_at__lt=_day_start(end))
@@ -601,19 +624,35 @@ def _recount(days: dict[dt.date, Keys | None]) -> int:
             found |= values
     with transaction.atomic():
         _lock(KEY)
-        StepCellStat.objects.filter(cell_q).delete()
-        written = _insert_cells(_counted().filter(case_q))
+        if job is not None and not seg.still_current(job):
+            raise _SegmentChanged
+        StepCellStat.objects.filter(cell_q, segment_id=segment_id).delete()
+        written = _insert_cells(_counted(segment).filter(case_q), segment_id)
         for month, keys in sorted(months.items(), key=lambda item: item[0]):
             end = _next_month(month)
-            in_month = StepCellStat.objects.filter(day__gte=month, day__lt=end)
-            StepMonthlyStat.objects.filter(Q(month=month) & _keys_q(keys)).delete()
+            in_month = StepCellStat.objects.filter(
+                day__gte=month, day__lt=end, segment_id=segment_id
+            )
+            StepMonthlyStat.objects.filter(
+                Q(month=month) & _keys_q(keys), segment_id=segment_id
+            ).delete()
             written += _insert_sums(
-                StepMonthlyStat, in_month.filter(_keys_q(keys)), CELL_KEYS, month=month
+                StepMonthlyStat,
+                in_month.filter(_keys_q(keys)),
+                CELL_KEYS,
+                month=month,
+                segment_id=segment_id,
             )
         for first, end in _day_ranges(days):
-            in_days = StepCellStat.objects.filter(day__gte=first, day__lt=end)
-            StepDailyStat.objects.filter(day__gte=first, day__lt=end).delete()
-            written += _insert_sums(StepDailyStat, in_days, ("definition_id", "day"))
+            in_days = StepCellStat.objects.filter(
+                day__gte=first, day__lt=end, segment_id=segment_id
+            )
+            StepDailyStat.objects.filter(
+                day__gte=first, day__lt=end, segment_id=segment_id
+            ).delete()
+            written += _insert_sums(
+                StepDailyStat, in_days, ("definition_id", "day"), segment_id=segment_id
+            )
     return written
 
 
@@ -626,6 +665,39 @@ def _month_days(month: dt.date) -> dict[dt.date, Keys | None]:
     return days
 
 
+def _refresh_segment(
+    job: seg.SegmentJob,
+    months: set[dt.date],
+    touched: dict[dt.date, Keys | None],
+    now: dt.datetime,
+) -> int:
+    """The rows of one reported segment: every day of every month with cases at once for a
+    full build (a segment's cells are a fraction of everyone's, and its definition is
+    evaluated once instead of once a month), else the cells of the touched cases as for
+    everyone; the rows written (none when the segment changed meanwhile)."""
+    written = 0
+    try:
+        if job.full:
+            days: dict[dt.date, Keys | None] = {}
+            for month in months:
+                days.update(_month_days(month))
+            if days:
+                written += _recount(days, job)
+        elif touched:
+            written += _recount(touched, job)
+            moved = _miscounted(touched, job.segment)
+            if moved:
+                written += _recount(dict.fromkeys(moved), job)
+        with transaction.atomic():
+            _lock(KEY)
+            if not seg.still_current(job):
+                raise _SegmentChanged
+            seg.record(seg.FUNNEL, job, now)
+    except _SegmentChanged:
+        return 0
+    return written
+
+
 def funnel_refresh(*, full: bool = False, now: dt.datetime | None = None) -> RefreshResult:
     """Bring the precomputed rows up to date (see the module docstring): in full month by
     month, else only the cells of the cases touched since the previous refresh, then the
@@ -635,26 +707,35 @@ def funnel_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Ref
     today = timezone.localdate(now)
     state, _created = ReportRefresh.objects.get_or_create(key=KEY)
     full = full or state.full_rebuild_due(today)
+    jobs = seg.segment_jobs(seg.FUNNEL, now, full=full)
     written = 0
-    if full:
+    months: set[dt.date] = set()
+    if full or any(job.full for job in jobs):
         months = {
             _month(m)
             for m in Case.objects.order_by().datetimes("started_at", "month", tzinfo=local_zone())
         }
+    touched: dict[dt.date, Keys | None] = {}
+    if full:
         for month in sorted(months):
             written += _recount(_month_days(month))
         touched_months = len(months)
     else:
         assert state.started_at is not None
-        touched: dict[dt.date, Keys | None] = dict(_touched(state.started_at - OVERLAP))
+        touched = dict(_touched(state.started_at - OVERLAP))
         touched_months = len({day.replace(day=1) for day in touched})
         if touched:
             written += _recount(touched)
             moved = _miscounted(touched)
             if moved:
                 written += _recount(dict.fromkeys(moved))
+    for job in jobs:
+        written += _refresh_segment(job, months, touched, now)
     with transaction.atomic():
         _lock(KEY)
+        unreported = seg.unreported(seg.FUNNEL, jobs)
+        for model in (StepCellStat, StepMonthlyStat, StepDailyStat):
+            model.objects.filter(unreported).delete()
         if full:
             # Months without cases any more (e.g. of since deleted test data).
             StepMonthlyStat.objects.exclude(month__in=sorted(months)).delete()
@@ -778,13 +859,19 @@ def _sum_rows(rows: QuerySet[Any]) -> Tally:
 
 
 def _live(
-    user: User, filters: ReportFilters, definition: ProcessDefinition, first: dt.date, last: dt.date
+    user: User,
+    filters: ReportFilters,
+    definition: ProcessDefinition,
+    first: dt.date,
+    last: dt.date,
+    *,
+    few: bool = False,
 ) -> Tally:
     zone = local_zone()
     start = dt.datetime.combine(first, dt.time(), tzinfo=zone)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
     cases = Case.objects.filter(
-        customer_scope(user, filters, "customer__"),
+        customer_scope(user, filters, "customer__", few=few),
         version__definition=definition,
         started_at__gte=start,
         started_at__lt=end,
@@ -799,23 +886,36 @@ def funnel_tally(
     were counted from the cases themselves besides: the daily rows of
     everyone when the viewer sees every customer and no region or department is chosen; else
     the monthly rows of the customer keys the viewer and the filters select, for the whole
-    months of the period, and the cases themselves for the days of a partial month."""
-    if not filters.uses_aggregates:
-        return _live(user, filters, definition, filters.first_day, filters.last_day), False, True
+    months of the period, and the cases themselves for the days of a partial month. With a
+    segment: the same from the rows of the segment once its figures are ready
+    (reports.segment_figures), until then the cases themselves."""
+    segment_id = None
+    if filters.segment is not None:
+        if seg.ready_figures(filters.segment, seg.FUNNEL) is None:
+            live = _live(user, filters, definition, filters.first_day, filters.last_day)
+            return live, False, True
+        segment_id = filters.segment.pk
     scope = key_scope(user, filters, "customer_")
     if not scope:
         rows = StepDailyStat.objects.filter(
-            definition=definition, day__gte=filters.first_day, day__lte=filters.last_day
+            definition=definition,
+            day__gte=filters.first_day,
+            day__lte=filters.last_day,
+            segment_id=segment_id,
         )
         return _sum_rows(rows), True, False
     months, edges = whole_months(filters, today)
     tally: Tally = defaultdict(Counters)
     if months:
-        month_rows = StepMonthlyStat.objects.filter(scope, definition=definition, month__in=months)
+        month_rows = StepMonthlyStat.objects.filter(
+            scope, definition=definition, month__in=months, segment_id=segment_id
+        )
         for node_id, counters in _sum_rows(month_rows).items():
             tally[node_id].add(counters)
     for first, last in edges:
-        for node_id, counters in _live(user, filters, definition, first, last).items():
+        # A viewer who sees some customers only, a partial month: few cases.
+        few_cases = _live(user, filters, definition, first, last, few=True)
+        for node_id, counters in few_cases.items():
             tally[node_id].add(counters)
     return tally, bool(months), bool(edges)
 

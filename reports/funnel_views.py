@@ -13,7 +13,9 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from customers.models import Segment
 from reports import funnel as funnel_module
+from reports import segment_figures as seg
 from reports.export import Sheet, report_xlsx_response
 from reports.filters import ReportFilters, report_filters
 from reports.funnel import DEFINITIONS, Funnel, StepFigures, definitions, funnel_report
@@ -49,8 +51,21 @@ def percent_text(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}".removesuffix(".0") + "%"
 
 
-def freshness_text(key: str, precomputed: bool, live_days: bool = False) -> str:
-    """How fresh the figures are, as the page and the export say it."""
+def freshness_text(
+    key: str, precomputed: bool, live_days: bool = False, segment: Segment | None = None
+) -> str:
+    """How fresh the figures are, as the page and the export say it (`segment`: the one
+    filtering the report; its own figures' freshness, `key` naming their group too)."""
+    if segment is not None:
+        ready = seg.ready_figures(segment, key)
+        if ready is None:
+            return seg.not_ready_text()
+        if not precomputed:
+            return _("Counted now from the rows themselves.")
+        text = seg.ready_text(ready)
+        if live_days:
+            text += " " + _("The days of a partly chosen month are counted now.")
+        return text
     if not precomputed:
         return _("Counted now from the rows themselves.")
     state = ReportRefresh.objects.filter(key=key).first()
@@ -123,6 +138,7 @@ def funnel_page(request: HttpRequest) -> HttpResponse:
             funnel_module.KEY,
             bool(funnel and funnel.precomputed),
             bool(funnel and funnel.live_days),
+            filters.segment,
         ),
         "export_url": f"{reverse('reports:funnel_export')}?{_query(filters, definition)}"
         if definition is not None
@@ -216,5 +232,5 @@ def funnel_export(request: HttpRequest) -> FileResponse:
         title=title,
         filters=filters,
         sheets=sheets,
-        freshness=freshness_text(funnel_module.KEY, precomputed, live_days),
+        freshness=freshness_text(funnel_module.KEY, precomputed, live_days, filters.segment),
     )

@@ -58,6 +58,10 @@ class KeyedAggregate(models.Model):
     owner_id = models.BigIntegerField(null=True)
     region_id = models.BigIntegerField(null=True)
     department_id = models.BigIntegerField(null=True)
+    # NULL: the figures of every customer; else only of the customers of that saved segment
+    # (customers.Segment id, a plain column so that a deleted segment never blocks a refresh;
+    # reports.segment_figures keeps these rows for the segments people report on).
+    segment_id = models.BigIntegerField(null=True)
 
     class Meta:
         abstract = True
@@ -73,7 +77,10 @@ class CustomerCountAggregate(KeyedAggregate):
     monetary = models.DecimalField(max_digits=18, decimal_places=2, default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["region_id"], name="report_customer_agg_region")]
+        indexes = [
+            models.Index(fields=["region_id"], name="report_customer_agg_region"),
+            models.Index(fields=["segment_id", "region_id"], name="report_customer_agg_segment"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.region_id} {self.status} {self.value_class}: {self.customers}"
@@ -92,7 +99,10 @@ class CustomerMonthAggregate(MonthlyAggregate):
     customers = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["month"], name="report_customer_month_month")]
+        indexes = [
+            models.Index(fields=["month"], name="report_customer_month_month"),
+            models.Index(fields=["segment_id", "month"], name="report_customer_month_segment"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.region_id}: {self.customers}"
@@ -107,7 +117,10 @@ class ContractMonthAggregate(MonthlyAggregate):
     fee_months = models.DecimalField(max_digits=20, decimal_places=2, default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["month"], name="report_contract_month_month")]
+        indexes = [
+            models.Index(fields=["month"], name="report_contract_month_month"),
+            models.Index(fields=["segment_id", "month"], name="report_contract_month_segment"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.region_id} {self.value_class}: {self.contracts}"
@@ -125,7 +138,10 @@ class SurveyMonthAggregate(MonthlyAggregate):
     detractors = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["month"], name="report_survey_month_month")]
+        indexes = [
+            models.Index(fields=["month"], name="report_survey_month_month"),
+            models.Index(fields=["segment_id", "month"], name="report_survey_month_segment"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.region_id}: {self.answered}"
@@ -140,7 +156,36 @@ class SlaMonthAggregate(MonthlyAggregate):
     late = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["month"], name="report_sla_month_month")]
+        indexes = [
+            models.Index(fields=["month"], name="report_sla_month_month"),
+            models.Index(fields=["segment_id", "month"], name="report_sla_month_segment"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.region_id} {self.measure}: {self.on_time}/{self.late}"
+
+
+class SegmentFigures(models.Model):
+    """Precomputed report figures of one saved segment: which group of reports (`figures`:
+    the customer reports, the funnel, the workload) has rows carrying the segment's id, for
+    which version of its definition (`fingerprint`), as of when. Pages read the rows only
+    while the fingerprint is the segment's current one and a full build has run for it
+    (reports.segment_figures)."""
+
+    segment = models.ForeignKey(
+        "customers.Segment", on_delete=models.CASCADE, related_name="+", verbose_name=_("segment")
+    )
+    figures = models.SlugField(_("report"), max_length=20)
+    fingerprint = models.CharField(max_length=64)
+    computed_at = models.DateTimeField(_("refreshed at"))
+    full_at = models.DateTimeField(_("last full rebuild"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("segment report figures")
+        verbose_name_plural = _("segment report figures")
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "figures"], name="segment_figures_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id} {self.figures} {self.computed_at}"

@@ -19,8 +19,11 @@ Definitions (shown next to each column and in the export):
   (whatever the period).
 
 What is precomputed: `WorkloadDailyStat` rows per (day, person) hold the five counts; a period
-sums them (two queries: per person, per week). A region, department or segment filter selects
-the customers whose work counts, so those figures are counted from the rows themselves.
+sums them (two queries: per person, per week). A region or department filter selects the
+customers whose work counts, so those figures are counted from the rows themselves. A saved
+segment alone reads rows carrying its id (`segment_id`), kept for the segments reported on
+lately (reports.segment_figures); until a segment's rows are ready, and with a region or
+department besides, it is counted from the rows themselves. The backlog is always counted now.
 `workload_refresh` recomputes the days from a quarter of an hour before the previous refresh
 started (every counted moment is written when it happens), and every day once a day (which also
 catches a task's completion credited to a day of its claim long ago, e.g. a reassignment).
@@ -43,11 +46,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from customers.models import Segment
 from customers.segments import segment_members_q
 from inquiries.models import OPEN_STATUSES as OPEN_INQUIRY_STATUSES
 from inquiries.models import Inquiry, Reply, ReplyStatus
 from insights.performance import Scope, Subject, performance_scope
-from reports.filters import ReportFilters, local_zone
+from reports import segment_figures as seg
+from reports.filters import ReportFilters, local_zone, segment_probe_q
 from reports.models import ReportRefresh
 from service.models import OPEN_TICKET_STATUSES, EntryKind, Ticket, TicketEntry
 from workflow.models import OPEN_TASK_STATUSES, Task, TaskStatus, WorkloadDailyStat
@@ -64,6 +69,8 @@ BACKLOG = ("open_tasks", "open_tickets", "open_inquiries")
 OVERLAP = dt.timedelta(minutes=15)
 # Days recomputed per query and transaction in a full rebuild.
 CHUNK_DAYS = 31
+# The same for a segment's rows.
+SEGMENT_CHUNK_DAYS = 366
 
 COLUMNS: list[tuple[str, Any, Any]] = [
     (
@@ -208,19 +215,72 @@ def _bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
     )
 
 
-def _rebuild(first: dt.date, last: dt.date) -> int:
+class _SegmentChanged(Exception):
+    """The segment being refreshed was changed or deleted meanwhile: its rows are not written."""
+
+
+def _rebuild(first: dt.date, last: dt.date, job: seg.SegmentJob | None = None) -> int:
+    """Recount the days [first, last] into WorkloadDailyStat: of everyone, or (`job`) of the
+    work on its segment's customers (raises _SegmentChanged when its definition is no longer
+    the one the job read)."""
     start, end = _bounds(first, last)
-    counts = count_days(start, end)
+    segment_id = job.segment.pk if job is not None else None
+    customers = _segment_condition(job.segment) if job is not None else None
+    counts = count_days(start, end, customers=customers)
     rows = [
-        WorkloadDailyStat(day=day, user_id=user_id, **dict(zip(FIELDS, values, strict=True)))
+        WorkloadDailyStat(
+            day=day,
+            user_id=user_id,
+            segment_id=segment_id,
+            **dict(zip(FIELDS, values, strict=True)),
+        )
         for (user_id, day), values in counts.items()
         if any(values)
     ]
     with transaction.atomic():
         _lock()
-        WorkloadDailyStat.objects.filter(day__gte=first, day__lte=last).delete()
+        if job is not None and not seg.still_current(job):
+            raise _SegmentChanged
+        WorkloadDailyStat.objects.filter(
+            day__gte=first, day__lte=last, segment_id=segment_id
+        ).delete()
         WorkloadDailyStat.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
+
+
+def _segment_condition(segment: Segment) -> CustomerCondition:
+    def condition(path: str) -> Q:
+        return Q(**{f"{path}merged_into__isnull": True}) & segment_members_q(segment, prefix=path)
+
+    return condition
+
+
+def _refresh_segment(job: seg.SegmentJob, first: dt.date, today: dt.date, now: dt.datetime) -> int:
+    """The rows of one reported segment: from `first` (the refresh's own first day) on, or
+    every day for a full build, in chunks of SEGMENT_CHUNK_DAYS (a segment's rows are a
+    fraction of everyone's, and each chunk evaluates its definition again); the rows written
+    (none when the segment changed meanwhile)."""
+    if job.full:
+        first = _first_day(today)
+    rows = 0
+    try:
+        day = first
+        while day <= today:
+            last = min(day + dt.timedelta(days=SEGMENT_CHUNK_DAYS - 1), today)
+            rows += _rebuild(day, last, job)
+            day = last + dt.timedelta(days=1)
+        with transaction.atomic():
+            _lock()
+            if not seg.still_current(job):
+                raise _SegmentChanged
+            if job.full:
+                WorkloadDailyStat.objects.filter(segment_id=job.segment.pk).exclude(
+                    day__range=(first, today)
+                ).delete()
+            seg.record(seg.WORKLOAD, job, now)
+    except _SegmentChanged:
+        return 0
+    return rows
 
 
 def _first_day(today: dt.date) -> dt.date:
@@ -250,6 +310,7 @@ def workload_refresh(*, full: bool = False, now: dt.datetime | None = None) -> R
     today = timezone.localdate(now)
     state, _created = ReportRefresh.objects.get_or_create(key=KEY)
     full = full or state.full_rebuild_due(today)
+    jobs = seg.segment_jobs(seg.WORKLOAD, now, full=full)
     if full:
         first = _first_day(today)
     else:
@@ -261,10 +322,15 @@ def workload_refresh(*, full: bool = False, now: dt.datetime | None = None) -> R
         last = min(day + dt.timedelta(days=CHUNK_DAYS - 1), today)
         rows += _rebuild(day, last)
         day = last + dt.timedelta(days=1)
+    for job in jobs:
+        rows += _refresh_segment(job, first, today, now)
     with transaction.atomic():
         _lock()
+        WorkloadDailyStat.objects.filter(seg.unreported(seg.WORKLOAD, jobs)).delete()
         if full:
-            WorkloadDailyStat.objects.exclude(day__range=(first, today)).delete()
+            WorkloadDailyStat.objects.filter(segment_id__isnull=True).exclude(
+                day__range=(first, today)
+            ).delete()
         seconds = time.perf_counter() - began
         ReportRefresh.objects.filter(key=KEY).update(
             started_at=now,
@@ -316,10 +382,11 @@ def _monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def _customer_condition(filters: ReportFilters) -> CustomerCondition | None:
+def _customer_condition(filters: ReportFilters, *, few: bool = False) -> CustomerCondition | None:
     """Region, department and segment filters select the customers whose work counts. The
     viewer's own customer visibility does not: a person's workload is theirs to see whatever
-    customer it was for (the figures name no customer)."""
+    customer it was for (the figures name no customer). `few`: for a few rows (the open
+    backlog), the segment is tested per row's customer (reports.filters.segment_probe_q)."""
     if filters.region_ids is None and filters.department is None and filters.segment is None:
         return None
     region_ids = filters.region_ids
@@ -332,11 +399,21 @@ def _customer_condition(filters: ReportFilters) -> CustomerCondition | None:
             found &= Q(**{f"{path}region_id__in": list(region_ids)})
         if department is not None:
             found &= Q(**{f"{path}department_id": department.pk})
-        if segment is not None:
+        if segment is not None and few:
+            found &= segment_probe_q(segment, path)
+        elif segment is not None:
             found &= segment_members_q(segment, prefix=path)
         return found
 
     return condition
+
+
+def segment_alone(filters: ReportFilters) -> Segment | None:
+    """The filters' segment when it is the only customer filter: the one case its precomputed
+    rows answer (they are not kept per region or department)."""
+    if filters.region_ids is None and filters.department is None:
+        return filters.segment
+    return None
 
 
 def workload_report(viewer: User, filters: ReportFilters) -> Workload:
@@ -345,9 +422,16 @@ def workload_report(viewer: User, filters: ReportFilters) -> Workload:
     customers = _customer_condition(filters)
     per_person: dict[int, list[int]] = defaultdict(lambda: [0] * len(FIELDS))
     per_week: dict[dt.date, list[int]] = defaultdict(lambda: [0] * len(FIELDS))
-    if customers is None:
+    segment = segment_alone(filters)
+    precomputed = customers is None or (
+        segment is not None and seg.ready_figures(segment, seg.WORKLOAD) is not None
+    )
+    if precomputed:
         rows = WorkloadDailyStat.objects.filter(
-            day__gte=filters.first_day, day__lte=filters.last_day, user_id__in=person_ids
+            day__gte=filters.first_day,
+            day__lte=filters.last_day,
+            user_id__in=person_ids,
+            segment_id=segment.pk if segment is not None else None,
         ).order_by()
         sums = {name: Sum(name) for name in FIELDS}
         for person in rows.values("user_id").annotate(**sums):
@@ -362,7 +446,7 @@ def workload_report(viewer: User, filters: ReportFilters) -> Workload:
             for target in (per_person[user_id], per_week[_monday(day)]):
                 for index, value in enumerate(values):
                     target[index] += value
-    backlog = backlog_now(person_ids, customers)
+    backlog = backlog_now(person_ids, _customer_condition(filters, few=True))
     result = []
     for subject in scope.subjects():
         row = Row(subject=subject)
@@ -377,4 +461,4 @@ def workload_report(viewer: User, filters: ReportFilters) -> Workload:
     while monday <= filters.last_day:
         weeks.append(Week(monday, per_week.get(monday, [0] * len(FIELDS))))
         monday += dt.timedelta(days=7)
-    return Workload(scope=scope, rows=result, weeks=weeks, precomputed=customers is None)
+    return Workload(scope=scope, rows=result, weeks=weeks, precomputed=precomputed)

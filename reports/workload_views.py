@@ -15,7 +15,7 @@ from reports.export import Sheet, report_xlsx_response
 from reports.filters import report_filters
 from reports.funnel_views import freshness_text
 from reports.registry import EXPORT_PERM, VIEW_PERM, entry
-from reports.workload import COLUMNS, FIELDS, Row, Workload, workload_report
+from reports.workload import COLUMNS, FIELDS, Row, Workload, segment_alone, workload_report
 from ruwang.lib.views import require
 
 
@@ -48,7 +48,9 @@ def workload_page(request: HttpRequest) -> HttpResponse:
         "columns": COLUMNS,
         "rows": [(row, _cells(row)) for row in workload.rows],
         "chart": _chart(workload),
-        "freshness": freshness_text(workload_module.KEY, workload.precomputed),
+        "freshness": freshness_text(
+            workload_module.KEY, workload.precomputed, segment=segment_alone(filters)
+        ),
         "export_url": f"{reverse('reports:workload_export')}{'?' + query if query else ''}",
     }
     return render(request, "reports/workload/page.html", context)
@@ -94,5 +96,7 @@ def workload_export(request: HttpRequest) -> FileResponse:
         title=str(entry("workload").title),
         filters=filters,
         sheets=sheets,
-        freshness=freshness_text(workload_module.KEY, workload.precomputed),
+        freshness=freshness_text(
+            workload_module.KEY, workload.precomputed, segment=segment_alone(filters)
+        ),
     )

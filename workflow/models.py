@@ -437,6 +437,9 @@ class StepMonthlyStat(models.Model):
     customer_owner = _copied_key(settings.AUTH_USER_MODEL)
     customer_region = _copied_key("accounts.Region")
     customer_department = _copied_key("accounts.Department")
+    # NULL: every customer's cases; else only those of the customers of that saved segment
+    # (customers.Segment id; reports.segment_figures keeps these rows).
+    segment_id = models.BigIntegerField(null=True)
     cases = models.PositiveIntegerField(default=0)
     completed = models.PositiveIntegerField(default=0)
     open = models.PositiveIntegerField(default=0)
@@ -446,7 +449,10 @@ class StepMonthlyStat(models.Model):
         ordering = ["month", "definition", "node_id"]
         verbose_name = _("monthly step figures")
         verbose_name_plural = _("monthly step figures")
-        indexes = [models.Index(fields=["definition", "month"], name="step_stat_definition")]
+        indexes = [
+            models.Index(fields=["definition", "month"], name="step_stat_definition"),
+            models.Index(fields=["segment_id", "definition", "month"], name="step_stat_segment"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.definition_id} {self.node_id}"
@@ -474,6 +480,9 @@ class StepDailyStat(models.Model):
         db_index=False,  # led by the (definition, day) index
     )
     node_id = models.CharField(_("step"), max_length=100, blank=True)
+    # NULL: every customer's cases; else only those of the customers of that saved segment
+    # (customers.Segment id; reports.segment_figures keeps these rows).
+    segment_id = models.BigIntegerField(null=True)
     cases = models.PositiveIntegerField(default=0)
     completed = models.PositiveIntegerField(default=0)
     open = models.PositiveIntegerField(default=0)
@@ -483,7 +492,10 @@ class StepDailyStat(models.Model):
         ordering = ["day", "definition", "node_id"]
         verbose_name = _("daily step figures")
         verbose_name_plural = _("daily step figures")
-        indexes = [models.Index(fields=["definition", "day"], name="step_day_stat_definition")]
+        indexes = [
+            models.Index(fields=["definition", "day"], name="step_day_stat_definition"),
+            models.Index(fields=["segment_id", "definition", "day"], name="step_day_stat_segment"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.definition_id} {self.node_id}"
@@ -515,6 +527,9 @@ class StepCellStat(models.Model):
     customer_owner = _copied_key(settings.AUTH_USER_MODEL)
     customer_region = _copied_key("accounts.Region")
     customer_department = _copied_key("accounts.Department")
+    # NULL: every customer's cases; else only those of the customers of that saved segment
+    # (customers.Segment id; reports.segment_figures keeps these rows).
+    segment_id = models.BigIntegerField(null=True)
     cases = models.PositiveIntegerField(default=0)
     completed = models.PositiveIntegerField(default=0)
     open = models.PositiveIntegerField(default=0)
@@ -524,7 +539,10 @@ class StepCellStat(models.Model):
         ordering = ["day", "definition", "node_id"]
         verbose_name = _("step figures of a day and customer keys")
         verbose_name_plural = _("step figures of a day and customer keys")
-        indexes = [models.Index(fields=["day"], name="step_cell_day")]
+        indexes = [
+            models.Index(fields=["day"], name="step_cell_day"),
+            models.Index(fields=["segment_id", "day"], name="step_cell_segment"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.definition_id} {self.node_id}"
@@ -549,6 +567,9 @@ class WorkloadDailyStat(models.Model):
     tickets_assigned = models.PositiveIntegerField(default=0)
     tickets_resolved = models.PositiveIntegerField(default=0)
     replies_sent = models.PositiveIntegerField(default=0)
+    # NULL: work on every customer; else only on the customers of that saved segment
+    # (customers.Segment id; reports.segment_figures keeps these rows).
+    segment_id = models.BigIntegerField(null=True)
 
     class Meta:
         ordering = ["day", "user"]
@@ -557,6 +578,7 @@ class WorkloadDailyStat(models.Model):
         indexes = [
             models.Index(fields=["day", "user"], name="workload_stat_day"),
             models.Index(fields=["user", "day"], name="workload_stat_user"),
+            models.Index(fields=["segment_id", "day"], name="workload_stat_segment"),
         ]
 
     def __str__(self) -> str:
