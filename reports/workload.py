@@ -18,12 +18,12 @@ Definitions (shown next to each column and in the export):
 - Backlog now: open tasks, tickets and inquiries assigned to the person at this moment
   (whatever the period).
 
-What is precomputed: `WorkloadDailyStat` rows per (day, person) hold the five counts; a period
-sums them (two queries: per person, per week). A region or department filter selects the
-customers whose work counts, so those figures are counted from the rows themselves. A saved
-segment alone reads rows carrying its id (`segment_id`), kept for the segments reported on
-lately (reports.segment_figures); until a segment's rows are ready, and with a region or
-department besides, it is counted from the rows themselves. The backlog is always counted now.
+What is precomputed: `WorkloadDailyStat` rows per (day, person, the customer's district and
+department) hold the five counts; a period sums them (two queries: per person, per week), a
+region or department filter the rows of its districts or department. A saved segment alone reads
+rows carrying its id (`segment_id`), kept for the segments reported on lately
+(reports.segment_figures); until a segment's rows are ready, and with a region or department
+besides, it is counted from the rows themselves. The backlog is always counted now.
 `workload_refresh` recomputes the days from a quarter of an hour before the previous refresh
 started (every counted moment is written when it happens), and every day once a day (which also
 catches a task's completion credited to a day of its claim long ago, e.g. a reassignment).
@@ -122,18 +122,22 @@ def _day(value: Any) -> dt.date:
     return value
 
 
-def count_days(
+# (person, local day, customer's district, customer's department)
+Cell = tuple[int, dt.date, int | None, int | None]
+
+
+def count_cells(
     start: dt.datetime,
     end: dt.datetime,
     user_ids: Iterable[int] | None = None,
     customers: CustomerCondition | None = None,
-) -> dict[tuple[int, dt.date], list[int]]:
-    """Per (person, local day) in [start, end): the five counts of FIELDS, from the rows
-    themselves (five grouped queries). `user_ids`: only these people (None: everyone);
-    `customers`: only work on the customers it selects."""
+) -> dict[Cell, list[int]]:
+    """Per (person, local day, the customer's district and department) in [start, end): the
+    five counts of FIELDS, from the rows themselves (five grouped queries). `user_ids`: only
+    these people (None: everyone); `customers`: only work on the customers it selects."""
     zone = local_zone()
     ids = None if user_ids is None else sorted(set(user_ids))
-    result: dict[tuple[int, dt.date], list[int]] = defaultdict(lambda: [0] * len(FIELDS))
+    result: dict[Cell, list[int]] = defaultdict(lambda: [0] * len(FIELDS))
 
     def scoped(qs: QuerySet[Any], path: str, person: str) -> QuerySet[Any]:
         if ids is not None:
@@ -142,11 +146,14 @@ def count_days(
             qs = qs.filter(**{f"{person}__isnull": False})
         if customers is not None:
             qs = qs.filter(customers(path))
-        return qs.order_by()
+        return qs.order_by().annotate(
+            k_region=F(f"{path}region_id"), k_department=F(f"{path}department_id")
+        )
 
     def collect(qs: QuerySet[Any], index: int) -> None:
-        for row in qs.values("person", "day").annotate(n=Count("id")):
-            result[(row["person"], _day(row["day"]))][index] += row["n"]
+        for row in qs.values("person", "day", "k_region", "k_department").annotate(n=Count("id")):
+            cell = (row["person"], _day(row["day"]), row["k_region"], row["k_department"])
+            result[cell][index] += row["n"]
 
     received = Task.objects.annotate(
         person=Coalesce("completed_by_id", "assignee_id"),
@@ -177,6 +184,23 @@ def count_days(
         status=ReplyStatus.SENT, sent_at__gte=start, sent_at__lt=end
     ).annotate(person=F("sent_by_id"), day=TruncDate("sent_at", tzinfo=zone))
     collect(scoped(replies, "inquiry__customer__", "sent_by_id"), 4)
+    return result
+
+
+def count_days(
+    start: dt.datetime,
+    end: dt.datetime,
+    user_ids: Iterable[int] | None = None,
+    customers: CustomerCondition | None = None,
+) -> dict[tuple[int, dt.date], list[int]]:
+    """count_cells per (person, local day)."""
+    result: dict[tuple[int, dt.date], list[int]] = defaultdict(lambda: [0] * len(FIELDS))
+    for (person, day, _region, _department), values in count_cells(
+        start, end, user_ids, customers
+    ).items():
+        total = result[(person, day)]
+        for index, value in enumerate(values):
+            total[index] += value
     return result
 
 
@@ -226,15 +250,17 @@ def _rebuild(first: dt.date, last: dt.date, job: seg.SegmentJob | None = None) -
     start, end = _bounds(first, last)
     segment_id = job.segment.pk if job is not None else None
     customers = _segment_condition(job.segment) if job is not None else None
-    counts = count_days(start, end, customers=customers)
+    counts = count_cells(start, end, customers=customers)
     rows = [
         WorkloadDailyStat(
             day=day,
             user_id=user_id,
+            customer_region_id=region_id,
+            customer_department_id=department_id,
             segment_id=segment_id,
             **dict(zip(FIELDS, values, strict=True)),
         )
-        for (user_id, day), values in counts.items()
+        for (user_id, day, region_id, department_id), values in counts.items()
         if any(values)
     ]
     with transaction.atomic():
@@ -408,6 +434,22 @@ def _customer_condition(filters: ReportFilters, *, few: bool = False) -> Custome
     return condition
 
 
+def _keyed_rows(filters: ReportFilters) -> Q | None:
+    """The precomputed rows a region or department filter (without a segment) selects: rows
+    are kept per the customers' district and department. None when a segment is chosen too
+    (its rows are not kept per district) or no customer filter is."""
+    if filters.segment is not None:
+        return None
+    if filters.region_ids is None and filters.department is None:
+        return None
+    condition = Q()
+    if filters.region_ids is not None:
+        condition &= Q(customer_region_id__in=list(filters.region_ids))
+    if filters.department is not None:
+        condition &= Q(customer_department_id=filters.department.pk)
+    return condition
+
+
 def segment_alone(filters: ReportFilters) -> Segment | None:
     """The filters' segment when it is the only customer filter: the one case its precomputed
     rows answer (they are not kept per region or department)."""
@@ -423,8 +465,11 @@ def workload_report(viewer: User, filters: ReportFilters) -> Workload:
     per_person: dict[int, list[int]] = defaultdict(lambda: [0] * len(FIELDS))
     per_week: dict[dt.date, list[int]] = defaultdict(lambda: [0] * len(FIELDS))
     segment = segment_alone(filters)
-    precomputed = customers is None or (
-        segment is not None and seg.ready_figures(segment, seg.WORKLOAD) is not None
+    keyed = _keyed_rows(filters)
+    precomputed = (
+        customers is None
+        or keyed is not None
+        or (segment is not None and seg.ready_figures(segment, seg.WORKLOAD) is not None)
     )
     if precomputed:
         rows = WorkloadDailyStat.objects.filter(
@@ -433,6 +478,8 @@ def workload_report(viewer: User, filters: ReportFilters) -> Workload:
             user_id__in=person_ids,
             segment_id=segment.pk if segment is not None else None,
         ).order_by()
+        if keyed is not None:
+            rows = rows.filter(keyed)
         sums = {name: Sum(name) for name in FIELDS}
         for person in rows.values("user_id").annotate(**sums):
             per_person[person["user_id"]] = [person[name] or 0 for name in FIELDS]

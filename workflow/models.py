@@ -556,8 +556,10 @@ del _index
 
 
 class WorkloadDailyStat(models.Model):
-    """What one person received and completed on one day (local time): process tasks,
-    tickets, inquiry replies (see reports.workload for the definitions). Derived by
+    """What one person received and completed on one day (local time) for the customers of
+    one district and department: process tasks, tickets, inquiry replies (see reports.workload
+    for the definitions). A person's day is the sum of their rows; a region or department
+    filter sums the rows of its districts or department. Derived by
     reports.workload.workload_refresh, never edited."""
 
     day = models.DateField(_("day"))
@@ -567,6 +569,10 @@ class WorkloadDailyStat(models.Model):
     tickets_assigned = models.PositiveIntegerField(default=0)
     tickets_resolved = models.PositiveIntegerField(default=0)
     replies_sent = models.PositiveIntegerField(default=0)
+    # The district and department of the customers the work was for (ids copied, no
+    # constraint; NULL: work for no customer, or a customer without a department).
+    customer_region_id = models.BigIntegerField(null=True)
+    customer_department_id = models.BigIntegerField(null=True)
     # NULL: work on every customer; else only on the customers of that saved segment
     # (customers.Segment id; reports.segment_figures keeps these rows).
     segment_id = models.BigIntegerField(null=True)

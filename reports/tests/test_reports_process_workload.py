@@ -262,15 +262,59 @@ class WorkloadFiguresTests(WorkloadWorld):
             assert workload.precomputed
             self.assert_matches(workload, first, last)
 
-    def test_region_filter_counts_live_the_work_on_its_customers(self):
+    def test_region_and_department_filters_read_the_rows_of_their_customers(self):
+        # 濂溪医院 is the department's customer; 东湖大厦 has no department.
+        department = Department.objects.get(pk=self.users["director"].department_id)
+        Customer.objects.filter(pk=self.customers[1].pk).update(department=department)
+        workload_refresh(full=True)
         first, last = dt.date(2026, 9, 1), dt.date(2026, 11, 20)
-        region = self.regions["360100"]
-        ids = (region.pk, self.regions["360102"].pk, self.regions["360103"].pk)
-        workload = workload_report(
-            self.users["director"], self.filters(first, last, region=region, region_ids=ids)
-        )
-        assert not workload.precomputed
-        self.assert_matches(workload, first, last, self.customers[:1])
+        nanchang = self.regions["360100"]
+        ids = (nanchang.pk, self.regions["360102"].pk, self.regions["360103"].pk)
+        jiujiang = self.regions["360400"]
+        lianxi = self.regions["360402"]
+        for filters, customers in (
+            (self.filters(first, last, region=nanchang, region_ids=ids), self.customers[:1]),
+            (
+                self.filters(
+                    first,
+                    last,
+                    region=jiujiang,
+                    region_ids=(jiujiang.pk, lianxi.pk),
+                ),
+                self.customers[1:],
+            ),
+            (self.filters(first, last, department=department), self.customers[1:]),
+            (
+                self.filters(
+                    dt.date(2026, 10, 3), dt.date(2026, 10, 30), region=nanchang, region_ids=ids
+                ),
+                self.customers[:1],
+            ),
+        ):
+            workload = workload_report(self.users["director"], filters)
+            assert workload.precomputed
+            self.assert_matches(workload, filters.first_day, filters.last_day, customers)
+        # Rows are kept per district and department, and add up to everyone's.
+        assert WorkloadDailyStat.objects.filter(
+            segment_id=None, customer_region_id=self.regions["360102"].pk
+        ).exists()
+        everyone = workload_report(self.users["director"], self.filters(first, last))
+        self.assert_matches(everyone, first, last)
+
+    def test_rows_counted_before_the_customers_keys_are_rebuilt_first(self):
+        from importlib import import_module
+
+        from django.apps import apps as global_apps
+
+        from reports.models import ReportRefresh
+
+        workload_refresh(full=True)
+        migration = import_module("workflow.migrations.0009_workload_customer_keys")
+        migration.forget_unkeyed_rows(global_apps, None)
+        assert not WorkloadDailyStat.objects.filter(segment_id=None).exists()
+        state = ReportRefresh.objects.get(key="workload")
+        assert state.finished_at is None and state.full_at is None
+        assert workload_refresh().full  # the next refresh rebuilds every day
 
     def test_weeks_start_on_monday_and_cover_the_period(self):
         workload_refresh(full=True)
