@@ -45,7 +45,7 @@ import numpy as np
 from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -53,8 +53,15 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Region, User
 from audit.services import audit_record
 from customers.models import Customer, CustomerStatus, Segment
+from customers.search import search_condition
 from customers.segments import segment_members_q
-from customers.selectors import customers_visible_to, region_subtree_ids, visibility_scope
+from customers.selectors import (
+    LIST_CAP,
+    CustomerFilters,
+    any_of,
+    customer_query,
+    customers_visible_to,
+)
 from insights.models import ChurnMethod, ChurnModel, ChurnScore, ChurnSettings, RiskBand
 
 VIEW_PERM = "insights.view_churn"
@@ -722,6 +729,20 @@ def factors_of(row: ChurnScore) -> list[Factor]:
     ]
 
 
+# Sort keys of the at-risk list: highest first (the default) or lowest first; "lowest first"
+# is the exact reverse order (score ascending, then customer descending) so that both walk
+# the (-score, customer) index, one forwards and one backwards.
+SORTS = ("-score", "score")
+PAGE_SIZE = 50
+# How many customers the viewer's visibility and the region and owner filters may select for
+# the list to be read from their side: their (score, band) pairs come back in one query and
+# are filtered, counted and sorted here. Beyond it the filters are broad, and walking the
+# score index meets a page of their rows quickly. Reading from the customers costs per
+# customer selected, walking costs up to LIST_CAP × scored / selected rows for the capped
+# count: both stay near 10⁵ row reads at a million customers with this cap.
+CANDIDATE_CAP = 50_000
+
+
 @dataclass(frozen=True)
 class RiskFilters:
     band: str = ""
@@ -729,39 +750,236 @@ class RiskFilters:
     owner: User | None = None
     segment: Segment | None = None
     min_score: int | None = None  # None: the medium-risk threshold
+    q: str = ""  # search by name, pinyin, initials or phone (customers.search)
+    sort: str = "-score"
+
+
+def _threshold(filters: RiskFilters) -> int:
+    if filters.min_score is not None:
+        return filters.min_score
+    return churn_settings().medium_threshold
+
+
+def _active_q(prefix: str = "") -> Q:
+    # Scores exist only for customers active at the last run; one terminated since is left
+    # out. Written as NOT IN the other statuses so that no planner starts from the customers'
+    # status index (a million active rows) instead of the filter's own index or the scores.
+    others = [status for status in CustomerStatus.values if status != CustomerStatus.ACTIVE]
+    return Q(**{f"{prefix}merged_into__isnull": True}) & ~Q(**{f"{prefix}status__in": others})
+
+
+@dataclass(frozen=True)
+class CustomerSide:
+    """The customer-side conditions of the list, on Customer columns (no prefix), kept apart
+    by how they are best checked while walking the scores: `indexed` (visibility, region,
+    owner) by an index-only subquery, `search` and `segment` on each walked row's customer."""
+
+    indexed: Q | None
+    search: Q | None
+    segment: Q | None
+
+    @property
+    def narrows(self) -> bool:
+        return self.indexed is not None or self.search is not None or self.segment is not None
+
+    def customers(self) -> QuerySet[Customer]:
+        """The active customers matching every condition."""
+        qs = Customer.objects.filter(_active_q())
+        for condition in (self.indexed, self.search, self.segment):
+            if condition is not None:
+                qs = qs.filter(condition)
+        return qs.order_by()
+
+
+def customer_side(user: User, filters: RiskFilters) -> CustomerSide:
+    """The viewer's visibility and the customer filters (region, owner, segment, search)."""
+    query = customer_query(user, CustomerFilters(region=filters.region))
+    parts: list[Q] = []
+    if query.branches is not None:
+        branches = query.narrowed_branches()
+        parts.append(any_of(branches) if branches else Q(pk__in=[]))
+    elif query.region_ids is not None:
+        parts.append(Q(region_id__in=sorted(query.region_ids)))
+    if filters.owner is not None:
+        parts.append(Q(owner_id=filters.owner.pk))
+    indexed = None
+    for part in parts:
+        indexed = part if indexed is None else indexed & part
+    return CustomerSide(
+        indexed=indexed,
+        search=search_condition(filters.q),
+        segment=segment_members_q(filters.segment) if filters.segment is not None else None,
+    )
+
+
+# The customer columns that visibility and the region and owner filters test, as
+# expressions of the walked row's customer: `column + 0` is served by no index, so neither
+# database starts from the customers (see churn_at_risk).
+WALKED_COLUMNS = {
+    "owner_id": "walked_owner",
+    "region_id": "walked_region",
+    "department_id": "walked_department",
+}
+
+
+def _on_walked_customer(condition: Q) -> Q:
+    """`condition` (on Customer) for score rows joined to their customer. Lookups of
+    WALKED_COLUMNS test their `+ 0` expressions; an `id IN (…)` (the search's n-gram index
+    lookup) tests the walked key against the index's own ids, rather than fetching the
+    customer row of every match to take its id (hundreds of ms for a broad term); other
+    lookups get the `customer__` prefix. Expressions (PostgreSQL's gram tests) name the
+    customers table and stay as they are."""
+    out = Q()
+    out.connector = condition.connector
+    out.negated = condition.negated
+    children: list[Any] = []
+    for child in condition.children:
+        if isinstance(child, Q):
+            children.append(_on_walked_customer(child))
+        elif isinstance(child, tuple):
+            lookup, value = child
+            column, sep, rest = lookup.partition("__")
+            if column in ("id", "pk"):
+                children.append((f"walked{sep}{rest}", value))
+            elif column in WALKED_COLUMNS:
+                children.append((f"{WALKED_COLUMNS[column]}{sep}{rest}", value))
+            else:
+                children.append((f"customer__{lookup}", value))
+        else:
+            children.append(child)
+    out.children = children
+    return out
 
 
 def churn_at_risk(user: User, filters: RiskFilters) -> QuerySet[ChurnScore]:
     """Scores of the customers `user` may see at or above the threshold (the medium band by
-    default), highest first."""
+    default) matching the filters, in the list's order, read by walking the score index (the
+    export; churn_page reads narrow filters from the customers' side)."""
     if not user.has_perm(VIEW_PERM):
         raise PermissionDenied(VIEW_PERM)
-    settings = churn_settings()
-    threshold = filters.min_score if filters.min_score is not None else settings.medium_threshold
-    # Scores exist only for customers active at the last run; one terminated since is left
-    # out. Written as NOT IN the other statuses so that no planner starts from the customers'
-    # status index (a million active rows) instead of walking the score index in order.
-    others = [status for status in CustomerStatus.values if status != CustomerStatus.ACTIVE]
-    qs = ChurnScore.objects.filter(
-        score__gte=threshold, customer__merged_into__isnull=True
-    ).exclude(customer__status__in=others)
-    branches = visibility_scope(user).branches("customer__")
-    if branches is not None:
-        condition = branches[0]
-        for branch in branches[1:]:
-            condition |= branch
-        qs = qs.filter(condition)
+    qs = ChurnScore.objects.filter(_active_q("customer__"), score__gte=_threshold(filters))
     if filters.band:
         qs = qs.filter(band=filters.band)
-    if filters.region is not None:
-        qs = qs.filter(customer__region_id__in=region_subtree_ids([filters.region.pk]))
-    if filters.owner is not None:
-        qs = qs.filter(customer__owner=filters.owner)
-    if filters.segment is not None:
-        qs = qs.filter(segment_members_q(filters.segment, "customer__"))
-    return qs.select_related("customer", "customer__owner", "customer__region").order_by(
-        "-score", "customer_id"
+    side = customer_side(user, filters)
+    # Each score walked is checked on its customer's row (joined by primary key for the
+    # status anyway), through `+ 0` expressions that no index serves: neither database may
+    # start from the customers instead, which (SQLite has no statistics to tell) means
+    # looking up and sorting every score of a province's or a city's customers.
+    qs = qs.alias(
+        walked=F("customer_id") + 0,
+        **{alias: F(f"customer__{column}") + 0 for column, alias in WALKED_COLUMNS.items()},
     )
+    for condition in (side.indexed, side.search):
+        if condition is not None:
+            qs = qs.filter(_on_walked_customer(condition))
+    if side.segment is not None:
+        qs = qs.filter(Q(walked__in=Customer.objects.filter(side.segment).values("pk")))
+    return qs.select_related("customer", "customer__owner", "customer__region").order_by(
+        *_ordering(filters.sort)
+    )
+
+
+def _ordering(sort: str) -> tuple[str, str]:
+    return ("score", "-customer_id") if sort == "score" else ("-score", "customer_id")
+
+
+@dataclass
+class RiskPage:
+    rows: list[ChurnScore]
+    next_cursor: str | None
+    total_label: str  # first page only: "1,234" or "10,000+"
+
+
+def _cursor_key(cursor: str) -> tuple[int, int] | None:
+    score, _sep, customer = cursor.partition("|")
+    if not (score.isdigit() and customer.isdigit()):
+        return None
+    return int(score), int(customer)
+
+
+def _sort_key(descending: bool) -> Callable[[tuple[int, int]], tuple[int, int]]:
+    """(score, customer) → a key whose ascending order is the list's order."""
+    if descending:
+        return lambda pair: (-pair[0], pair[1])
+    return lambda pair: (pair[0], -pair[1])
+
+
+def _after_q(key: tuple[int, int], descending: bool) -> Q:
+    """Rows after (score, customer) in the list's order (keyset: no OFFSET). The plain range
+    on the score comes first so that both databases walk the score index from the cursor."""
+    score, customer = key
+    if descending:
+        return Q(score__lte=score) & (Q(score__lt=score) | Q(customer_id__gt=customer))
+    return Q(score__gte=score) & (Q(score__gt=score) | Q(customer_id__lt=customer))
+
+
+def _candidates(side: CustomerSide, threshold: int, band: str) -> list[tuple[int, int]] | None:
+    """(score, customer) of the selected active customers at or above the threshold, or None
+    (walk the scores instead) when visibility, region and owner do not narrow the list to at
+    most CANDIDATE_CAP customers. They are counted first (index only, no further than the
+    cap); then one query from the customers' side (joined to the scores by primary key) with
+    the threshold and band checked here, so that no planner is tempted to start from the
+    score or band index instead. A search alone walks: testing each walked score against the
+    n-gram index's ids is cheaper than fetching the customer row of every match."""
+    if side.indexed is None:
+        return None
+    selected = Customer.objects.filter(side.indexed).order_by().values("pk")
+    if selected[: CANDIDATE_CAP + 1].count() > CANDIDATE_CAP:
+        return None
+    rows = side.customers().values_list("pk", "churn__score", "churn__band")
+    found = list(rows[: CANDIDATE_CAP + 1])
+    if len(found) > CANDIDATE_CAP:
+        return None
+    return [
+        (score, pk)
+        for pk, score, row_band in found
+        if score is not None and score >= threshold and (not band or row_band == band)
+    ]
+
+
+def _load(ids: list[int]) -> list[ChurnScore]:
+    by_id = ChurnScore.objects.select_related(
+        "customer", "customer__owner", "customer__region"
+    ).in_bulk(ids)
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def churn_page(
+    user: User, filters: RiskFilters, cursor: str = "", size: int | None = None
+) -> RiskPage:
+    """One page of the at-risk list after `cursor` ("score|customer" of the previous page's
+    last row), ids first, then the page's rows by primary key; the first page also says how
+    many rows the list holds (exact when read from the customers' side, else counted no
+    further than LIST_CAP + 1). No OFFSET, no COUNT(*) over every score."""
+    if not user.has_perm(VIEW_PERM):
+        raise PermissionDenied(VIEW_PERM)
+    size = size or PAGE_SIZE
+    descending = filters.sort != "score"
+    threshold = _threshold(filters)
+    after = _cursor_key(cursor) if cursor else None
+    side = customer_side(user, filters)
+    found = _candidates(side, threshold, filters.band) if side.narrows else None
+    label = ""
+    if found is not None:
+        key = _sort_key(descending)
+        found.sort(key=key)
+        if not cursor:
+            label = f"{len(found):,}"
+        if after is not None:
+            start = key(after)
+            found = [pair for pair in found if key(pair) > start]
+        keys = found[: size + 1]
+    else:
+        qs = churn_at_risk(user, filters).select_related(None)
+        if not cursor:
+            counted = qs.order_by().values("pk")[: LIST_CAP + 1].count()
+            label = f"{LIST_CAP:,}+" if counted > LIST_CAP else f"{counted:,}"
+        if after is not None:
+            qs = qs.filter(_after_q(after, descending))
+        keys = list(qs.values_list("score", "customer_id")[: size + 1])
+    rows = _load([pk for _score, pk in keys[:size]])
+    next_cursor = f"{keys[size - 1][0]}|{keys[size - 1][1]}" if len(keys) > size else None
+    return RiskPage(rows=rows, next_cursor=next_cursor, total_label=label)
 
 
 def owner_options(user: User) -> QuerySet[User]:

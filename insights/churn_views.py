@@ -30,7 +30,6 @@ from insights.models import ChurnMethod, RiskBand
 from ruwang.lib.excel import append_row
 from ruwang.lib.views import require
 
-LIST_LIMIT = 200
 EXPORT_LIMIT = 50_000
 
 
@@ -51,6 +50,15 @@ class RiskFilterForm(forms.Form):
     )
     min_score = forms.IntegerField(
         label=gettext_lazy("Score at least"), required=False, min_value=0, max_value=100
+    )
+    q = forms.CharField(label=gettext_lazy("Search"), required=False, max_length=100)
+    sort = forms.ChoiceField(
+        label=gettext_lazy("Sort"),
+        required=False,
+        choices=[
+            ("-score", gettext_lazy("Highest score first")),
+            ("score", gettext_lazy("Lowest score first")),
+        ],
     )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
@@ -75,6 +83,8 @@ class RiskFilterForm(forms.Form):
             # use is ignored, like on the other lists.
             segment=segment_for_filter(self.user, self.data.get("segment")),
             min_score=min_score,
+            q=(data.get("q") or "").strip(),
+            sort=data.get("sort") or "-score",
         )
 
 
@@ -89,23 +99,22 @@ def _region_options() -> SafeString:
     )
 
 
-def _rows(qs: Any, limit: int) -> list[dict[str, Any]]:
-    return [{"row": row, "factors": churn.factors_of(row)} for row in qs[:limit]]
-
-
 @login_required
 def churn_list(request: HttpRequest) -> HttpResponse:
+    """The at-risk list, a page at a time: `after` is the previous page's last row (keyset)."""
     user = require(request, churn.VIEW_PERM)
-    form = RiskFilterForm(request.GET or None, user=user)
+    params = request.GET.copy()
+    cursor = params.pop("after", [""])[-1]
+    form = RiskFilterForm(params or None, user=user)
     filters = form.filters()
-    rows = _rows(churn.churn_at_risk(user, filters), LIST_LIMIT + 1)
+    page = churn.churn_page(user, filters, cursor)
     settings = churn.churn_settings()
     context = {
         "form": form,
         "filters": filters,
-        "rows": rows[:LIST_LIMIT],
-        "more": len(rows) > LIST_LIMIT,
-        "limit": LIST_LIMIT,
+        "rows": [{"row": row, "factors": churn.factors_of(row)} for row in page.rows],
+        "page": page,
+        "first_page": not cursor,
         "threshold": filters.min_score
         if filters.min_score is not None
         else settings.medium_threshold,
@@ -113,7 +122,7 @@ def churn_list(request: HttpRequest) -> HttpResponse:
         "model": churn.current_model(),
         "region_options": _region_options(),
         "region_selected": str(filters.region.pk) if filters.region else "",
-        "query": request.GET.urlencode(),
+        "query": params.urlencode(),
         "can_recompute": user.has_perm(churn.RECOMPUTE_PERM),
         "logistic": ChurnMethod.LOGISTIC,
     }

@@ -1,12 +1,18 @@
 """Churn risk (流失风险): hand-checked features and rule points, deterministic training and
 scoring on fixed seeds, the fallback below the data threshold, factors shown, visibility and
-who may open each page."""
+who may open each page; the at-risk list's pages, order, counts and filters compared with a
+recomputation from the raw rows on both of its read paths."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
+import re
 from decimal import Decimal
+from typing import Any
+from unittest import mock
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -23,7 +29,7 @@ from openpyxl import load_workbook
 from accounts.models import User
 from accounts.roles import ROLES_BY_CODE
 from audit.models import AuditEntry
-from customers.models import Customer
+from customers.models import Customer, Segment
 from customers.tests.factories import make_customer
 from devices.models import Collector, Fault
 from insights import churn
@@ -438,3 +444,222 @@ class ModelMathTests(TestCase):
         x = np.zeros((29, len(churn.FEATURES)))
         settings = ChurnSettings(min_terminations=30, min_actives=30)
         self.assertEqual(churn.churn_train(x, x, settings).method, "rules")
+
+
+class ListPagingTests(PersonaTestCase):
+    """Scored customers with ties, in two districts, some the account manager's, one
+    terminated since the scores were computed; the list is recomputed here from the raw score
+    and customer rows and compared page by page, on both ways the page is read (from the
+    customers' side and by walking the score index)."""
+
+    SCORES = (
+        ("甲商场", "360102", True, 90),
+        ("乙酒店", "360102", True, 75),
+        ("丙大厦", "360402", False, 75),
+        ("丁酒店", "360402", False, 75),
+        ("戊商场", "360102", False, 60),
+        ("己酒店", "360102", True, 60),
+        ("庚大厦", "360402", True, 45),
+        ("辛商场", "360102", True, 40),
+        ("壬酒店", "360402", False, 39),
+        ("癸大厦", "360102", True, 20),
+        ("子商场", "360402", False, 5),
+    )
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        grant_role_permissions()
+        regions = make_regions()
+        cls.regions = regions
+        manager = cls.users["account_manager"]
+        settings = churn.churn_settings()
+        model = ChurnModel.objects.create(trained_at=NOW, method=ChurnMethod.RULES)
+        for name, region, mine, score in cls.SCORES:
+            customer = make_customer(name, regions[region], owner=manager if mine else None)
+            set_state(customer, "active", ago(400), ago(400))
+            ChurnScore.objects.create(
+                customer=customer,
+                model=model,
+                score=score,
+                band=churn.band_of(score, settings),
+                computed_at=NOW,
+            )
+        gone = make_customer("丑酒店", regions["360102"], owner=manager)
+        ChurnScore.objects.create(
+            customer=gone, model=model, score=80, band="high", computed_at=NOW
+        )
+        set_state(gone, "terminated", ago(400), ago(1))
+
+    def expected(
+        self, user: User, *, threshold: int = 40, band: str = "", region: str = "", q: str = ""
+    ) -> list[int]:
+        """The list recomputed from the raw rows: active customers the user may see, at or
+        above the threshold, highest score first, ties by customer number."""
+        manager = self.users["account_manager"]
+        mine_or_territory = {
+            c.pk
+            for c in Customer.objects.all()
+            if c.owner_id == manager.pk or c.region_id in self.territory_regions(manager)
+        }
+        rows = []
+        for row in ChurnScore.objects.select_related("customer", "customer__region"):
+            customer = row.customer
+            if customer.status != "active" or row.score < threshold:
+                continue
+            if band and row.band != band:
+                continue
+            if region and customer.region.code != region:
+                continue
+            if q and q not in customer.name:
+                continue
+            if user == manager and customer.pk not in mine_or_territory:
+                continue
+            rows.append((-row.score, customer.pk))
+        return [pk for _score, pk in sorted(rows)]
+
+    def territory_regions(self, user: User) -> set[int]:
+        served = set(user.regions.values_list("pk", flat=True))
+        territories = set(user.territories.values_list("districts__pk", flat=True))
+        return {pk for pk in served | territories if pk is not None}
+
+    def walk(self, user: User, filters: churn.RiskFilters, size: int) -> tuple[list[int], str]:
+        ids: list[int] = []
+        cursor = ""
+        first = churn.churn_page(user, filters, size=size)
+        page = first
+        for _n in range(20):
+            self.assertLessEqual(len(page.rows), size)
+            ids += [row.customer_id for row in page.rows]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+            page = churn.churn_page(user, filters, cursor, size=size)
+            self.assertEqual(page.total_label, "")  # later pages are not counted
+        return ids, first.total_label
+
+    def test_pages_follow_the_score_order_without_gaps_or_repeats(self) -> None:
+        cases: list[tuple[str, churn.RiskFilters, dict[str, Any]]] = [
+            ("director", churn.RiskFilters(), {}),
+            ("director", churn.RiskFilters(min_score=0), {"threshold": 0}),
+            ("director", churn.RiskFilters(band="high"), {"band": "high"}),
+            (
+                "director",
+                churn.RiskFilters(region=self.regions["360402"], min_score=0),
+                {"threshold": 0, "region": "360402"},
+            ),
+            ("account_manager", churn.RiskFilters(min_score=0), {"threshold": 0}),
+            ("account_manager", churn.RiskFilters(band="medium"), {"band": "medium"}),
+        ]
+        for persona, filters, recompute in cases:
+            user = self.users[persona]
+            expected = self.expected(user, **recompute)
+            self.assertTrue(expected)
+            for cap in (churn.CANDIDATE_CAP, 0):  # from the customers' side; walking the scores
+                for size in (1, 2, 3, 50):
+                    with self.subTest(persona=persona, filters=filters, cap=cap, size=size):
+                        with mock.patch.object(churn, "CANDIDATE_CAP", cap):
+                            ids, label = self.walk(user, filters, size)
+                            lowest, _label = self.walk(
+                                user, dataclasses.replace(filters, sort="score"), size
+                            )
+                        self.assertEqual(ids, expected)
+                        self.assertEqual(label, f"{len(expected):,}")
+                        self.assertEqual(lowest, expected[::-1])
+
+    def test_a_large_list_is_counted_no_further_than_the_cap(self) -> None:
+        director = self.users["director"]
+        expected = self.expected(director, threshold=0)
+        with mock.patch.object(churn, "LIST_CAP", 4):
+            page = churn.churn_page(director, churn.RiskFilters(min_score=0), size=2)
+        self.assertEqual(page.total_label, "4+")
+        self.assertEqual([r.customer_id for r in page.rows], expected[:2])
+        # Read from the customers' side, the count is exact whatever its size.
+        manager = self.users["account_manager"]
+        with mock.patch.object(churn, "LIST_CAP", 1):
+            page = churn.churn_page(manager, churn.RiskFilters(min_score=0), size=2)
+        self.assertEqual(page.total_label, f"{len(self.expected(manager, threshold=0)):,}")
+
+    def test_the_search_narrows_the_list_to_matching_customers(self) -> None:
+        # By name (one bigram; two, checked against the name) and by pinyin.
+        for q, name in (("酒店", "酒店"), ("丁酒店", "丁酒店"), ("jiudian", "酒店")):
+            for persona in ("director", "account_manager"):
+                user = self.users[persona]
+                expected = self.expected(user, threshold=0, q=name)
+                self.assertTrue(expected or persona == "account_manager")
+                for cap in (churn.CANDIDATE_CAP, 0):
+                    with (
+                        self.subTest(q=q, persona=persona, cap=cap),
+                        mock.patch.object(churn, "CANDIDATE_CAP", cap),
+                    ):
+                        ids, label = self.walk(user, churn.RiskFilters(min_score=0, q=q), 2)
+                        self.assertEqual(ids, expected)
+                        self.assertEqual(label, f"{len(expected):,}")
+
+    def test_the_page_links_to_the_next_page_and_back(self) -> None:
+        client = self.client_as("director")
+        expected = self.expected(self.users["director"], threshold=0)
+        with mock.patch.object(churn, "PAGE_SIZE", 4):
+            first = client.get(LIST, {"min_score": 0}).content.decode()
+            found = re.search(r'href="[^"]*[?;]after=([^"&]+)" id="rw-churn-next"', first)
+            assert found is not None
+            cursor = unquote(found.group(1))
+            second = client.get(LIST, {"min_score": "0", "after": cursor}).content.decode()
+        self.assertEqual(
+            re.findall(r'data-customer="(\d+)"', first), [str(i) for i in expected[:4]]
+        )
+        self.assertEqual(
+            re.findall(r'data-customer="(\d+)"', second), [str(i) for i in expected[4:8]]
+        )
+        self.assertIn('id="rw-churn-count"', first)
+        self.assertIn(f"{len(expected):,}", first.split('id="rw-churn-count"')[1][:80])
+        self.assertNotIn('id="rw-churn-count"', second)
+        self.assertIn('id="rw-churn-first"', second)
+
+    def test_a_page_runs_a_bounded_number_of_queries_on_either_side(self) -> None:
+        client = self.client_as("account_manager")
+        client.get(LIST)
+        with CaptureQueriesContext(connection) as customers_side:
+            client.get(LIST, {"min_score": 0})
+        with (
+            mock.patch.object(churn, "CANDIDATE_CAP", 0),
+            CaptureQueriesContext(connection) as walked,
+        ):
+            client.get(LIST, {"min_score": 0})
+        self.assertLessEqual(len(customers_side), QUERIES)
+        # Both count the account manager's customers (index only, capped); then one query
+        # from the customers' side, or the capped count and the ids walking the scores.
+        self.assertEqual(len(walked), len(customers_side) + 1)
+
+    def test_a_segment_narrows_the_list_on_either_side(self) -> None:
+        segment = Segment.objects.create(
+            name="九江客户",
+            definition={
+                "op": "and",
+                "items": [{"field": "region", "values": [self.regions["360400"].pk]}],
+            },
+            owner=self.users["director"],
+            is_shared=True,
+        )
+        for persona in ("director", "account_manager"):
+            user = self.users[persona]
+            expected = self.expected(user, threshold=0, region="360402")
+            for cap in (churn.CANDIDATE_CAP, 0):
+                with (
+                    self.subTest(persona=persona, cap=cap),
+                    mock.patch.object(churn, "CANDIDATE_CAP", cap),
+                ):
+                    filters = churn.RiskFilters(min_score=0, segment=segment)
+                    ids, label = self.walk(user, filters, 2)
+                    self.assertEqual(ids, expected)
+                    self.assertEqual(label, f"{len(expected):,}")
+
+    def test_the_page_sorts_lowest_first_and_searches(self) -> None:
+        client = self.client_as("director")
+        director = self.users["director"]
+        lowest = client.get(LIST, {"min_score": "0", "sort": "score"}).content.decode()
+        expected = self.expected(director, threshold=0)[::-1]
+        self.assertEqual(re.findall(r'data-customer="(\d+)"', lowest), [str(i) for i in expected])
+        found = client.get(LIST, {"min_score": "0", "q": "酒店"}).content.decode()
+        expected = self.expected(director, threshold=0, q="酒店")
+        self.assertEqual(re.findall(r'data-customer="(\d+)"', found), [str(i) for i in expected])
