@@ -352,7 +352,8 @@ def verify_funnel() -> bool:
 def pages() -> list[tuple[str, str]]:
     """(label, url) of the report pages to time: the default period (the last twelve months,
     precomputed), a period cut mid-month (its edges counted live), a region (precomputed), and
-    the workload with and without a region (live)."""
+    the workload with and without a region (weekly rows per district; the days of a partly
+    chosen week counted live)."""
     from django.utils import timezone
 
     from accounts.models import Region, RegionLevel
@@ -373,7 +374,7 @@ def pages() -> list[tuple[str, str]]:
         ("funnel, mid-month to mid-month", f"/reports/funnel/{mid}"),
         ("funnel, a city", f"/reports/funnel/?date_from={first.replace(day=1)}{region}"),
         ("workload, last 12 months", "/reports/workload/"),
-        ("workload, a city (live)", f"/reports/workload/?date_from={first.replace(day=1)}{region}"),
+        ("workload, a city", f"/reports/workload/?date_from={first.replace(day=1)}{region}"),
     ]
 
 

@@ -18,12 +18,13 @@ Definitions (shown next to each column and in the export):
 - Backlog now: open tasks, tickets and inquiries assigned to the person at this moment
   (whatever the period).
 
-What is precomputed: `WorkloadDailyStat` rows per (day, person, the customer's district and
-department) hold the five counts; a period sums them (two queries: per person, per week), a
-region or department filter the rows of its districts or department. A saved segment alone reads
-rows carrying its id (`segment_id`), kept for the segments reported on lately
-(reports.segment_figures); until a segment's rows are ready, and with a region or department
-besides, it is counted from the rows themselves. The backlog is always counted now.
+What is precomputed: `WorkloadDailyStat` rows per (day, person) hold the five counts; a period
+sums them (two queries: per person, per week). A region or department filter reads
+`WorkloadWeeklyStat` rows per (week, person, the customers' district and department) for the
+whole weeks of the period and counts the days of a partly chosen week from the rows themselves.
+A saved segment alone reads rows carrying its id (`segment_id`), kept for the segments reported
+on lately (reports.segment_figures); until a segment's rows are ready, and with a region or
+department besides, it is counted from the rows themselves. The backlog is always counted now.
 `workload_refresh` recomputes the days from a quarter of an hour before the previous refresh
 started (every counted moment is written when it happens), and every day once a day (which also
 catches a task's completion credited to a day of its claim long ago, e.g. a reassignment).
@@ -55,7 +56,13 @@ from reports import segment_figures as seg
 from reports.filters import ReportFilters, local_zone, segment_probe_q
 from reports.models import ReportRefresh
 from service.models import OPEN_TICKET_STATUSES, EntryKind, Ticket, TicketEntry
-from workflow.models import OPEN_TASK_STATUSES, Task, TaskStatus, WorkloadDailyStat
+from workflow.models import (
+    OPEN_TASK_STATUSES,
+    Task,
+    TaskStatus,
+    WorkloadDailyStat,
+    WorkloadWeeklyStat,
+)
 
 KEY = "workload"
 FIELDS = (
@@ -68,7 +75,7 @@ FIELDS = (
 BACKLOG = ("open_tasks", "open_tickets", "open_inquiries")
 OVERLAP = dt.timedelta(minutes=15)
 # Days recomputed per query and transaction in a full rebuild.
-CHUNK_DAYS = 31
+CHUNK_DAYS = 35  # five whole weeks
 # The same for a segment's rows.
 SEGMENT_CHUNK_DAYS = 366
 
@@ -250,17 +257,37 @@ def _rebuild(first: dt.date, last: dt.date, job: seg.SegmentJob | None = None) -
     start, end = _bounds(first, last)
     segment_id = job.segment.pk if job is not None else None
     customers = _segment_condition(job.segment) if job is not None else None
-    counts = count_cells(start, end, customers=customers)
+    cells = count_cells(start, end, customers=customers)
+    daily: dict[tuple[int, dt.date], list[int]] = defaultdict(lambda: [0] * len(FIELDS))
+    weekly: dict[tuple[int, dt.date, int | None, int | None], list[int]] = defaultdict(
+        lambda: [0] * len(FIELDS)
+    )
+    for (user_id, day, region_id, department_id), values in cells.items():
+        for total in (
+            daily[(user_id, day)],
+            weekly[(user_id, _monday(day), region_id, department_id)],
+        ):
+            for index, value in enumerate(values):
+                total[index] += value
     rows = [
         WorkloadDailyStat(
             day=day,
             user_id=user_id,
-            customer_region_id=region_id,
-            customer_department_id=department_id,
             segment_id=segment_id,
             **dict(zip(FIELDS, values, strict=True)),
         )
-        for (user_id, day, region_id, department_id), values in counts.items()
+        for (user_id, day), values in daily.items()
+        if any(values)
+    ]
+    week_rows = [
+        WorkloadWeeklyStat(
+            week=monday,
+            user_id=user_id,
+            customer_region_id=region_id,
+            customer_department_id=department_id,
+            **dict(zip(FIELDS, values, strict=True)),
+        )
+        for (user_id, monday, region_id, department_id), values in weekly.items()
         if any(values)
     ]
     with transaction.atomic():
@@ -271,7 +298,11 @@ def _rebuild(first: dt.date, last: dt.date, job: seg.SegmentJob | None = None) -
             day__gte=first, day__lte=last, segment_id=segment_id
         ).delete()
         WorkloadDailyStat.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
+        if job is None:  # `first` is a Monday: the chunk's weeks are whole (the last: to date)
+            assert first.weekday() == 0
+            WorkloadWeeklyStat.objects.filter(week__gte=first, week__lte=last).delete()
+            WorkloadWeeklyStat.objects.bulk_create(week_rows, batch_size=2000)
+    return len(rows) + (len(week_rows) if job is None else 0)
 
 
 def _segment_condition(segment: Segment) -> CustomerCondition:
@@ -342,6 +373,8 @@ def workload_refresh(*, full: bool = False, now: dt.datetime | None = None) -> R
     else:
         assert state.started_at is not None
         first = min(timezone.localdate(state.started_at - OVERLAP), today)
+    # From its Monday: the weekly rows are recounted whole.
+    first = _monday(first)
     rows = 0
     day = first
     while day <= today:
@@ -357,6 +390,7 @@ def workload_refresh(*, full: bool = False, now: dt.datetime | None = None) -> R
             WorkloadDailyStat.objects.filter(segment_id__isnull=True).exclude(
                 day__range=(first, today)
             ).delete()
+            WorkloadWeeklyStat.objects.exclude(week__range=(first, today)).delete()
         seconds = time.perf_counter() - began
         ReportRefresh.objects.filter(key=KEY).update(
             started_at=now,
@@ -450,6 +484,47 @@ def _keyed_rows(filters: ReportFilters) -> Q | None:
     return condition
 
 
+def _keyed_counts(
+    filters: ReportFilters,
+    keyed: Q,
+    person_ids: list[int],
+    customers: CustomerCondition | None,
+    per_person: dict[int, list[int]],
+    per_week: dict[dt.date, list[int]],
+) -> None:
+    """A region or department filter: the whole weeks of the period from the weekly rows of
+    its districts or department, the days of a partly chosen week (at most six at each end)
+    counted from the rows themselves."""
+    first, last = filters.first_day, filters.last_day
+    whole_from = _monday(first) if first.weekday() == 0 else _monday(first) + dt.timedelta(7)
+    whole_to = _monday(last + dt.timedelta(days=1))  # exclusive: the Monday after the last
+    edges: list[tuple[dt.date, dt.date]] = []
+    if whole_from >= whole_to:
+        edges.append((first, last))
+    else:
+        rows = WorkloadWeeklyStat.objects.filter(
+            keyed, week__gte=whole_from, week__lt=whole_to, user_id__in=person_ids
+        ).order_by()
+        sums = {name: Sum(name) for name in FIELDS}
+        for row in rows.values("user_id", "week").annotate(**sums):
+            values = [row[name] or 0 for name in FIELDS]
+            for target in (per_person[row["user_id"]], per_week[_day(row["week"])]):
+                for index, value in enumerate(values):
+                    target[index] += value
+        if first < whole_from:
+            edges.append((first, whole_from - dt.timedelta(days=1)))
+        if whole_to <= last:
+            edges.append((whole_to, last))
+    zone = local_zone()
+    for edge_first, edge_last in edges:
+        start = dt.datetime.combine(edge_first, dt.time(), tzinfo=zone)
+        end = dt.datetime.combine(edge_last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        for (user_id, day), values in count_days(start, end, person_ids, customers).items():
+            for target in (per_person[user_id], per_week[_monday(day)]):
+                for index, value in enumerate(values):
+                    target[index] += value
+
+
 def segment_alone(filters: ReportFilters) -> Segment | None:
     """The filters' segment when it is the only customer filter: the one case its precomputed
     rows answer (they are not kept per region or department)."""
@@ -471,15 +546,15 @@ def workload_report(viewer: User, filters: ReportFilters) -> Workload:
         or keyed is not None
         or (segment is not None and seg.ready_figures(segment, seg.WORKLOAD) is not None)
     )
-    if precomputed:
+    if keyed is not None:
+        _keyed_counts(filters, keyed, person_ids, customers, per_person, per_week)
+    elif precomputed:
         rows = WorkloadDailyStat.objects.filter(
             day__gte=filters.first_day,
             day__lte=filters.last_day,
             user_id__in=person_ids,
             segment_id=segment.pk if segment is not None else None,
         ).order_by()
-        if keyed is not None:
-            rows = rows.filter(keyed)
         sums = {name: Sum(name) for name in FIELDS}
         for person in rows.values("user_id").annotate(**sums):
             per_person[person["user_id"]] = [person[name] or 0 for name in FIELDS]

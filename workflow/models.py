@@ -556,10 +556,8 @@ del _index
 
 
 class WorkloadDailyStat(models.Model):
-    """What one person received and completed on one day (local time) for the customers of
-    one district and department: process tasks, tickets, inquiry replies (see reports.workload
-    for the definitions). A person's day is the sum of their rows; a region or department
-    filter sums the rows of its districts or department. Derived by
+    """What one person received and completed on one day (local time): process tasks,
+    tickets, inquiry replies (see reports.workload for the definitions). Derived by
     reports.workload.workload_refresh, never edited."""
 
     day = models.DateField(_("day"))
@@ -569,10 +567,6 @@ class WorkloadDailyStat(models.Model):
     tickets_assigned = models.PositiveIntegerField(default=0)
     tickets_resolved = models.PositiveIntegerField(default=0)
     replies_sent = models.PositiveIntegerField(default=0)
-    # The district and department of the customers the work was for (ids copied, no
-    # constraint; NULL: work for no customer, or a customer without a department).
-    customer_region_id = models.BigIntegerField(null=True)
-    customer_department_id = models.BigIntegerField(null=True)
     # NULL: work on every customer; else only on the customers of that saved segment
     # (customers.Segment id; reports.segment_figures keeps these rows).
     segment_id = models.BigIntegerField(null=True)
@@ -589,3 +583,37 @@ class WorkloadDailyStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.user_id}"
+
+
+class WorkloadWeeklyStat(models.Model):
+    """What one person received and completed in one week (Monday to Sunday, local time) for
+    the customers of one district and department: the counts of WorkloadDailyStat, kept per
+    the customers' keys for a region or department filter (per day they would be dozens of
+    rows per person and day). Derived by reports.workload.workload_refresh, never edited."""
+
+    week = models.DateField(_("week"))  # its Monday
+    user = _copied_key(settings.AUTH_USER_MODEL)
+    # The district and department of the customers the work was for (ids copied, no
+    # constraint; NULL: work for no customer, or a customer without a department).
+    customer_region_id = models.BigIntegerField(null=True)
+    customer_department_id = models.BigIntegerField(null=True)
+    tasks_received = models.PositiveIntegerField(default=0)
+    tasks_completed = models.PositiveIntegerField(default=0)
+    tickets_assigned = models.PositiveIntegerField(default=0)
+    tickets_resolved = models.PositiveIntegerField(default=0)
+    replies_sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["week", "user"]
+        verbose_name = _("weekly workload figures by customer district")
+        verbose_name_plural = _("weekly workload figures by customer district")
+        indexes = [
+            models.Index(fields=["week"], name="workload_week"),
+            models.Index(fields=["customer_region_id", "week"], name="workload_week_region"),
+            models.Index(
+                fields=["customer_department_id", "week"], name="workload_week_department"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week:%Y-%m-%d} {self.user_id} {self.customer_region_id}"

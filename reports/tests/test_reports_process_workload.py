@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import time_machine
 from django.contrib.auth.models import Permission
 from django.db import connection
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from openpyxl import load_workbook
@@ -28,7 +29,14 @@ from reports.workload import FIELDS, Workload, workload_refresh, workload_report
 from ruwang.testing import PersonaTestCase, make_regions
 from service.models import EntryKind, Ticket, TicketEntry, TicketKind, TicketStatus
 from service.tests.factories import publish_process
-from workflow.models import Case, CaseStatus, Task, TaskStatus, WorkloadDailyStat
+from workflow.models import (
+    Case,
+    CaseStatus,
+    Task,
+    TaskStatus,
+    WorkloadDailyStat,
+    WorkloadWeeklyStat,
+)
 
 ZONE = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=ZONE)
@@ -294,14 +302,19 @@ class WorkloadFiguresTests(WorkloadWorld):
             workload = workload_report(self.users["director"], filters)
             assert workload.precomputed
             self.assert_matches(workload, filters.first_day, filters.last_day, customers)
-        # Rows are kept per district and department, and add up to everyone's.
-        assert WorkloadDailyStat.objects.filter(
-            segment_id=None, customer_region_id=self.regions["360102"].pk
+        # Weekly rows are kept per district and department, and add up to everyone's.
+        weekly = WorkloadWeeklyStat.objects.aggregate(n=Sum("tasks_completed"))["n"]
+        daily = WorkloadDailyStat.objects.filter(segment_id=None).aggregate(
+            n=Sum("tasks_completed")
+        )["n"]
+        assert weekly == daily > 0
+        assert WorkloadWeeklyStat.objects.filter(
+            customer_region_id=self.regions["360102"].pk
         ).exists()
         everyone = workload_report(self.users["director"], self.filters(first, last))
         self.assert_matches(everyone, first, last)
 
-    def test_rows_counted_before_the_customers_keys_are_rebuilt_first(self):
+    def test_the_upgrade_has_the_next_refresh_build_every_week(self):
         from importlib import import_module
 
         from django.apps import apps as global_apps
@@ -309,12 +322,11 @@ class WorkloadFiguresTests(WorkloadWorld):
         from reports.models import ReportRefresh
 
         workload_refresh(full=True)
-        migration = import_module("workflow.migrations.0009_workload_customer_keys")
-        migration.forget_unkeyed_rows(global_apps, None)
-        assert not WorkloadDailyStat.objects.filter(segment_id=None).exists()
+        migration = import_module("workflow.migrations.0009_workload_weekly_by_district")
+        migration.rebuild_next(global_apps, None)
         state = ReportRefresh.objects.get(key="workload")
         assert state.finished_at is None and state.full_at is None
-        assert workload_refresh().full  # the next refresh rebuilds every day
+        assert workload_refresh().full  # the next refresh rebuilds every day and week
 
     def test_weeks_start_on_monday_and_cover_the_period(self):
         workload_refresh(full=True)
@@ -336,7 +348,7 @@ class WorkloadFiguresTests(WorkloadWorld):
             )
             result = workload_refresh()
             assert not result.full
-            assert result.days == 1
+            assert result.days == later.weekday() + 1  # from this week's Monday (weekly rows)
             first, last = dt.date(2026, 9, 1), dt.date(2026, 11, 20)
             workload = workload_report(self.users["director"], self.filters(first, last))
             assert workload.precomputed
