@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 
@@ -245,6 +246,9 @@ class Task(models.Model):
             # The funnel's refresh: the tasks opened or completed since the previous one.
             models.Index(fields=["created_at"], name="task_created_at"),
             models.Index(fields=["completed_at"], name="task_completed_at"),
+            # Workload: the tasks a person got in a period (claimed, or opened if never
+            # claimed), the same expression as reports.workload's `got`.
+            models.Index(Coalesce("claimed_at", "created_at"), name="task_received_at"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -609,6 +613,7 @@ class WorkloadWeeklyStat(models.Model):
         verbose_name_plural = _("weekly workload figures by customer district")
         indexes = [
             models.Index(fields=["week"], name="workload_week"),
+            models.Index(fields=["user", "week"], name="workload_week_user"),
             models.Index(fields=["customer_region_id", "week"], name="workload_week_region"),
             models.Index(
                 fields=["customer_department_id", "week"], name="workload_week_department"

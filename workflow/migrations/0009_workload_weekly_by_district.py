@@ -56,6 +56,7 @@ class Migration(migrations.Migration):
                 "ordering": ["week", "user"],
                 "indexes": [
                     models.Index(fields=["week"], name="workload_week"),
+                    models.Index(fields=["user", "week"], name="workload_week_user"),
                     models.Index(
                         fields=["customer_region_id", "week"], name="workload_week_region"
                     ),
