@@ -277,6 +277,22 @@ class CustomerSegmentTests(CustomerReportWorld):
         kept = {s.pk for s in seg.reported_segments(NOW)}
         assert kept == {s.pk for s in segments[1:]}
 
+    def test_first_use_starts_the_refreshes_at_once_instead_of_at_the_next_tick(self) -> None:
+        self.refresh()
+        with self.captureOnCommitCallbacks(execute=True) as callbacks:
+            self.page("director", "sla")  # the tasks run at once under tests
+        assert len(callbacks) == 1
+        for group in seg.GROUPS:
+            assert seg.ready_figures(self.nanchang, group) is not None, group
+        for page in ("customers", "value", "satisfaction", "sla"):
+            assert self.read_precomputed("director", page), page
+        self.assert_figures("director")
+        # Once ready, a later use (the stamp renewed after an hour) queues nothing.
+        later = time_machine.travel(NOW + dt.timedelta(hours=2), tick=False)
+        with later, self.captureOnCommitCallbacks() as callbacks:
+            self.page("director", "sla")
+        assert callbacks == []
+
     def test_the_use_is_recorded_at_most_once_an_hour(self) -> None:
         self.page("director", "value")
         with time_machine.travel(NOW + dt.timedelta(minutes=30), tick=False):
