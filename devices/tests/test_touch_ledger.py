@@ -4,7 +4,7 @@ collector still goes offline after three silent intervals and comes back with it
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import count
 
 import time_machine
@@ -49,7 +49,7 @@ class TouchLedgerTests(TestCase):
         cls.collector = make_collector(site=site, heartbeat_seconds=8)  # hold: 2 s
         cls.slow = make_collector(360_102_000_002, site=site, heartbeat_seconds=60)  # hold: 5 s
 
-    def seen(self, collector: Collector) -> object:
+    def seen(self, collector: Collector) -> datetime | None:
         return Collector.objects.get(pk=collector.pk).last_seen_at
 
     def test_frames_within_the_hold_are_stored_without_writing_last_seen(self) -> None:
