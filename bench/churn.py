@@ -206,9 +206,7 @@ def main() -> None:
         default=0,
         help="then add this many plain active customers and time the recomputation again",
     )
-    parser.add_argument("--database-url", default="")
-    parser.add_argument("--var-dir", default="")
-    parser.add_argument("--keep", action="store_true")
+    common.add_database_options(parser)
     args = parser.parse_args()
     var_dir, created = common.start(
         args,

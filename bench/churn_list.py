@@ -63,9 +63,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--customers", type=int, default=1_000_000, help="customers (1,000,000)")
     p.add_argument("--requests", type=int, default=30, help="timed requests per scenario (30)")
     p.add_argument("--warmup", type=int, default=2, help="discarded requests per scenario (2)")
-    p.add_argument("--database-url", default="", help="PostgreSQL URL; SQLite when absent")
-    p.add_argument("--var-dir", default="", help="RUWANG_VAR_DIR (default: new dir under /tmp)")
-    p.add_argument("--keep", action="store_true", help="keep the database (and var dir)")
+    common.add_database_options(p)
     p.add_argument(
         "--copy-from",
         default="",

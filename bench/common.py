@@ -14,6 +14,15 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
+def add_database_options(parser: Any) -> None:
+    """--database-url, --var-dir and --keep, which every benchmark takes (see start/finish)."""
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL; SQLite when absent")
+    parser.add_argument(
+        "--var-dir", default="", help="RUWANG_VAR_DIR (default: a new dir under /tmp)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database (and var dir)")
+
+
 def configure_environment(var_dir_arg: str, database_url: str, prefix: str) -> tuple[Path, bool]:
     """Environment for ruwang.settings; returns the var dir and whether we created it."""
     created = False

@@ -74,9 +74,7 @@ def parse_args() -> argparse.Namespace:
         "--batch-wait", type=float, default=0.005, help="seconds a batch waits to fill (0.005)"
     )
     parser.add_argument("--ack-timeout", type=float, default=10.0)
-    parser.add_argument("--database-url", default="", help="PostgreSQL URL; SQLite when absent")
-    parser.add_argument("--var-dir", default="", help="RUWANG_VAR_DIR (default: new dir)")
-    parser.add_argument("--keep", action="store_true", help="keep the database (and var dir)")
+    common.add_database_options(parser)
     parser.add_argument(
         "--profile", action="store_true", help="print where the gateway and the simulator spend"
     )

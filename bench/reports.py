@@ -69,9 +69,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--days", type=int, default=3 * 365, help="days the tickets span (1,095)")
     p.add_argument("--requests", type=int, default=20, help="timed requests per page (20)")
     p.add_argument("--warmup", type=int, default=2, help="discarded requests per page (2)")
-    p.add_argument("--database-url", default="", help="PostgreSQL URL; SQLite when absent")
-    p.add_argument("--var-dir", default="", help="RUWANG_VAR_DIR (default: new dir under /tmp)")
-    p.add_argument("--keep", action="store_true", help="keep the database (and var dir)")
+    common.add_database_options(p)
     p.add_argument("--seed", type=int, default=20261126, help="random seed")
     p.add_argument(
         "--only-segments",

@@ -575,9 +575,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=20)
-    parser.add_argument("--database-url", default="")
-    parser.add_argument("--var-dir", default="")
-    parser.add_argument("--keep", action="store_true")
+    common.add_database_options(parser)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-pages", action="store_true", help="time the refreshes only")
     parser.add_argument(

@@ -115,9 +115,7 @@ def new_contracts(share: float, rng: random.Random) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--database-url", default="")
-    parser.add_argument("--var-dir", default="")
-    parser.add_argument("--keep", action="store_true")
+    common.add_database_options(parser)
     parser.add_argument("--seed", type=int, default=9)
     args = parser.parse_args()
     var_dir, created = common.start(

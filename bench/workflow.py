@@ -100,9 +100,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--cases", type=int, default=100_000, help="open cases to seed (100,000)")
     p.add_argument("--requests", type=int, default=200, help="timed requests per scenario (200)")
     p.add_argument("--warmup", type=int, default=5, help="discarded requests per scenario (5)")
-    p.add_argument("--database-url", default="", help="PostgreSQL URL; SQLite when absent")
-    p.add_argument("--var-dir", default="", help="RUWANG_VAR_DIR (default: new dir under /tmp)")
-    p.add_argument("--keep", action="store_true", help="keep the database (and var dir)")
+    common.add_database_options(p)
     p.add_argument("--threads", type=int, default=4, help="completion worker threads (4)")
     p.add_argument(
         "--processes",
