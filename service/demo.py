@@ -555,6 +555,7 @@ class Demo:
         default_factory=list
     )
     _order: itertools.count[int] = field(default_factory=itertools.count)
+    _current: dt.datetime | None = None  # the moment of the step running (or last run)
 
     def happened(self, at: dt.datetime) -> bool:
         return at <= self.now - NOT_YET
@@ -568,11 +569,17 @@ class Demo:
             at, work = story.send(result)
         except StopIteration:
             return
+        # A story's next step may fall before a step of another story that already ran (its
+        # time worked out from its own earlier steps): it runs at once, at the current moment,
+        # so that what the steps write (tickets, numbered as they come) stays in time order.
+        if self._current is not None and at < self._current:
+            at = self._current
         heapq.heappush(self._queue, (at, next(self._order), story, work))
 
     def run(self) -> None:
         while self._queue:
             at, _order, story, work = heapq.heappop(self._queue)
+            self._current = at
             result = work()
             self.clock.mark(at)
             self._advance(story, result)
