@@ -506,7 +506,9 @@ def association_pairs(user: User, filters: Filters, *, fresh: bool = False) -> R
     found = association_ready(user, filters, fresh=fresh)
     if found is not None:
         return found
-    return association_compute(user, filters, fresh=fresh)
+    # Neither cached nor answered by the nightly windows (association_ready read them): from
+    # the rows, without reading the windows a second time.
+    return association_compute(user, filters, fresh=True)
 
 
 def association_ready(user: User, filters: Filters, *, fresh: bool = False) -> Result | None:

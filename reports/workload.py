@@ -205,10 +205,14 @@ def count_days(
     for (person, day, _region, _department), values in count_cells(
         start, end, user_ids, customers
     ).items():
-        total = result[(person, day)]
-        for index, value in enumerate(values):
-            total[index] += value
+        _add(result[(person, day)], values)
     return result
+
+
+def _add(total: list[int], values: Iterable[int]) -> None:
+    """Add counts in FIELDS order to a running total."""
+    for index, value in enumerate(values):
+        total[index] += value
 
 
 def backlog_now(
@@ -263,12 +267,8 @@ def _rebuild(first: dt.date, last: dt.date, job: seg.SegmentJob | None = None) -
         lambda: [0] * len(FIELDS)
     )
     for (user_id, day, region_id, department_id), values in cells.items():
-        for total in (
-            daily[(user_id, day)],
-            weekly[(user_id, _monday(day), region_id, department_id)],
-        ):
-            for index, value in enumerate(values):
-                total[index] += value
+        _add(daily[(user_id, day)], values)
+        _add(weekly[(user_id, _monday(day), region_id, department_id)], values)
     rows = [
         WorkloadDailyStat(
             day=day,
@@ -508,21 +508,29 @@ def _keyed_counts(
         sums = {name: Sum(name) for name in FIELDS}
         for row in rows.values("user_id", "week").annotate(**sums):
             values = [row[name] or 0 for name in FIELDS]
-            for target in (per_person[row["user_id"]], per_week[_day(row["week"])]):
-                for index, value in enumerate(values):
-                    target[index] += value
+            _add(per_person[row["user_id"]], values)
+            _add(per_week[_day(row["week"])], values)
         if first < whole_from:
             edges.append((first, whole_from - dt.timedelta(days=1)))
         if whole_to <= last:
             edges.append((whole_to, last))
-    zone = local_zone()
     for edge_first, edge_last in edges:
-        start = dt.datetime.combine(edge_first, dt.time(), tzinfo=zone)
-        end = dt.datetime.combine(edge_last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
-        for (user_id, day), values in count_days(start, end, person_ids, customers).items():
-            for target in (per_person[user_id], per_week[_monday(day)]):
-                for index, value in enumerate(values):
-                    target[index] += value
+        start, end = _bounds(edge_first, edge_last)
+        _count_into(start, end, person_ids, customers, per_person, per_week)
+
+
+def _count_into(
+    start: dt.datetime,
+    end: dt.datetime,
+    person_ids: list[int],
+    customers: CustomerCondition | None,
+    per_person: dict[int, list[int]],
+    per_week: dict[dt.date, list[int]],
+) -> None:
+    """Add the counts of [start, end), from the rows themselves, per person and per week."""
+    for (user_id, day), values in count_days(start, end, person_ids, customers).items():
+        _add(per_person[user_id], values)
+        _add(per_week[_monday(day)], values)
 
 
 def segment_alone(filters: ReportFilters) -> Segment | None:
@@ -564,10 +572,7 @@ def workload_report(viewer: User, filters: ReportFilters) -> Workload:
                 target[index] += daily[name] or 0
     else:
         start, end = filters.bounds()
-        for (user_id, day), values in count_days(start, end, person_ids, customers).items():
-            for target in (per_person[user_id], per_week[_monday(day)]):
-                for index, value in enumerate(values):
-                    target[index] += value
+        _count_into(start, end, person_ids, customers, per_person, per_week)
     backlog = backlog_now(person_ids, _customer_condition(filters, few=True))
     result = []
     for subject in scope.subjects():
