@@ -23,6 +23,16 @@ def add_database_options(parser: Any) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database (and var dir)")
 
 
+def database_option_parts(args: Any) -> list[str]:
+    """The options of add_database_options as given, for a reproducing command line."""
+    parts = ["--database-url", args.database_url] if args.database_url else []
+    if args.var_dir:
+        parts += ["--var-dir", args.var_dir]
+    if args.keep:
+        parts.append("--keep")
+    return parts
+
+
 def configure_environment(var_dir_arg: str, database_url: str, prefix: str) -> tuple[Path, bool]:
     """Environment for ruwang.settings; returns the var dir and whether we created it."""
     created = False

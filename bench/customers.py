@@ -271,12 +271,7 @@ def parse_args() -> argparse.Namespace:
 def reproduce_command(args: argparse.Namespace) -> str:
     parts = [".venv/bin/python", "bench/customers.py", "--customers", str(args.customers)]
     parts += ["--requests", str(args.requests), "--seed", str(args.seed)]
-    if args.database_url:
-        parts += ["--database-url", args.database_url]
-    if args.var_dir:
-        parts += ["--var-dir", args.var_dir]
-    if args.keep:
-        parts.append("--keep")
+    parts += common.database_option_parts(args)
     if args.scenario_seconds != 45.0:
         parts += ["--scenario-seconds", f"{args.scenario_seconds:g}"]
     if args.copy_from:

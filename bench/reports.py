@@ -87,12 +87,7 @@ def reproduce_command(args: argparse.Namespace) -> str:
     parts = [".venv/bin/python", "bench/reports.py", "--customers", str(args.customers)]
     parts += ["--tickets", str(args.tickets), "--cases", str(args.cases)]
     parts += ["--requests", str(args.requests), "--seed", str(args.seed)]
-    if args.database_url:
-        parts += ["--database-url", args.database_url]
-    if args.var_dir:
-        parts += ["--var-dir", args.var_dir]
-    if args.keep:
-        parts.append("--keep")
+    parts += common.database_option_parts(args)
     if args.only_segments:
         parts.append("--only-segments")
     return shlex.join(parts)

@@ -99,12 +99,7 @@ def reproduce_command(args: argparse.Namespace) -> str:
     parts = [".venv/bin/python", "bench/service.py", "--tickets", str(args.tickets)]
     parts += ["--customers", str(args.customers), "--days", str(args.days)]
     parts += ["--requests", str(args.requests), "--seed", str(args.seed)]
-    if args.database_url:
-        parts += ["--database-url", args.database_url]
-    if args.var_dir:
-        parts += ["--var-dir", args.var_dir]
-    if args.keep:
-        parts.append("--keep")
+    parts += common.database_option_parts(args)
     return shlex.join(parts)
 
 

@@ -126,12 +126,7 @@ def reproduce_command(args: argparse.Namespace) -> str:
     parts = [".venv/bin/python", "bench/workflow.py", "--cases", str(args.cases)]
     parts += ["--requests", str(args.requests), "--threads", str(args.threads)]
     parts += ["--seconds", f"{args.seconds:g}", "--seed", str(args.seed)]
-    if args.database_url:
-        parts += ["--database-url", args.database_url]
-    if args.var_dir:
-        parts += ["--var-dir", args.var_dir]
-    if args.keep:
-        parts.append("--keep")
+    parts += common.database_option_parts(args)
     if args.warmup != 5:
         parts += ["--warmup", str(args.warmup)]
     if args.processes:
