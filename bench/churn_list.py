@@ -272,19 +272,10 @@ def run_scenarios(
         def get(i: int, variants: list[Any] = variants) -> Any:
             return client.get(URL, variants[i % len(variants)])
 
-        for i in range(args.warmup):
-            get(i)
-        timings = []
-        for i in range(args.requests):
-            t = time.perf_counter()
-            response = get(args.warmup + i)
-            timings.append((time.perf_counter() - t) * 1000)
-            if response.status_code != 200:
-                raise SystemExit(f"{name}: HTTP {response.status_code}")
+        timings = common.time_requests(get, args.requests, args.warmup, name)
         with CaptureQueriesContext(connection) as ctx:
             html = get(0).content.decode()
         count = COUNT_RE.search(html)
-        timings.sort()
         result = {
             "user": label,
             "scenario": name,

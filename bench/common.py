@@ -135,6 +135,28 @@ def finish(args: Any, var_dir: Path, created: bool) -> None:
         print(f"kept var dir {var_dir}")
 
 
+def time_requests(
+    get: Any, requests: int, warmup: int, name: str, seconds: float | None = None
+) -> list[float]:
+    """Server times (ms, sorted) of `requests` calls get(i) after `warmup` discarded ones
+    (i counts on, so variants cycle); stop early once 20 are timed and `seconds` have
+    passed. Any answer but 200 ends the run, naming the scenario."""
+    for i in range(warmup):
+        get(i)
+    timings: list[float] = []
+    started = time.perf_counter()
+    for i in range(requests):
+        if seconds is not None and i >= 20 and time.perf_counter() - started > seconds:
+            break
+        t = time.perf_counter()
+        response = get(warmup + i)
+        timings.append((time.perf_counter() - t) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{name}: HTTP {response.status_code} {response.get('Location')}")
+    timings.sort()
+    return timings
+
+
 def p95(values: list[float]) -> float:
     return (
         statistics.quantiles(values, n=100, method="inclusive")[94]

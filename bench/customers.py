@@ -696,22 +696,12 @@ def run_scenarios(
             headers = {"HX-Request": "true"} if htmx else {}
             return client.get("/customers/", params, headers=headers)
 
-        for i in range(args.warmup):
-            get(i)
-        timings = []
-        scenario_started = time.perf_counter()
-        for i in range(args.requests):
-            if i >= 20 and time.perf_counter() - scenario_started > args.scenario_seconds:
-                break
-            t = time.perf_counter()
-            response = get(args.warmup + i)
-            timings.append((time.perf_counter() - t) * 1000)
-            if response.status_code != 200:
-                raise SystemExit(f"{name}: HTTP {response.status_code} {response.get('Location')}")
+        timings = common.time_requests(
+            get, args.requests, args.warmup, name, seconds=args.scenario_seconds
+        )
         with CaptureQueriesContext(connection) as ctx:
             response = get(0)
         match = COUNT_RE.search(response.content.decode())
-        timings.sort()
         results.append(
             {
                 "user": label,
